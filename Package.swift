@@ -1,0 +1,138 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Spillway",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Spillway", targets: ["Spillway"]),
+        .library(name: "SpillwayRedis", targets: ["SpillwayRedis"]),
+        .library(name: "SpillwayHummingbird", targets: ["SpillwayHummingbird"]),
+        .library(name: "SpillwayTesting", targets: ["SpillwayTesting"]),
+        .executable(name: "spillway", targets: ["spillway"]),
+        .plugin(name: "SpillwayPolicyPlugin", targets: ["SpillwayPolicyPlugin"]),
+        .plugin(name: "SpillwayAuditPlugin", targets: ["SpillwayAuditPlugin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    ],
+    targets: [
+        // libxxhash from the system (Debian: libxxhash-dev).
+        .systemLibrary(
+            name: "CXXHash",
+            pkgConfig: "libxxhash",
+            providers: [.apt(["libxxhash-dev"]), .brew(["xxhash"])]
+        ),
+        // The core: operations, the backend contract, the chain, policies, guards, MemoryCache.
+        .target(
+            name: "Spillway",
+            dependencies: [
+                "CXXHash",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // RESP3 client over SwiftNIO, implementing CacheClient.
+        .target(
+            name: "SpillwayRedis",
+            dependencies: [
+                "Spillway",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Hummingbird integration: rate-limit middleware and a PersistDriver wrapper.
+        .target(
+            name: "SpillwayHummingbird",
+            dependencies: [
+                "Spillway",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+        // Fault injection and a real-server launcher, for users' tests and ours.
+        .target(
+            name: "SpillwayTesting",
+            dependencies: [
+                "Spillway",
+                "SpillwayRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Policy-file parsing and validation, shared by the CLI, the plugins and the runtime.
+        .target(
+            name: "SpillwayPolicyFile",
+            dependencies: ["Spillway"]
+        ),
+        .executableTarget(
+            name: "spillway",
+            dependencies: [
+                "Spillway",
+                "SpillwayRedis",
+                "SpillwayPolicyFile",
+                "SpillwayTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .plugin(
+            name: "SpillwayPolicyPlugin",
+            capability: .buildTool(),
+            dependencies: ["spillway"]
+        ),
+        .plugin(
+            name: "SpillwayAuditPlugin",
+            capability: .command(
+                intent: .custom(verb: "spillway-audit", description: "Audit a live Redis against the package's policy file"),
+                permissions: []
+            ),
+            dependencies: ["spillway"]
+        ),
+        .testTarget(
+            name: "SpillwayTests",
+            dependencies: [
+                "Spillway",
+                "SpillwayRedis",
+                "SpillwayTesting",
+                "SpillwayPolicyFile",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "SpillwayHummingbirdTests",
+            dependencies: [
+                "Spillway",
+                "SpillwayHummingbird",
+                "SpillwayTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)
+
+for target in package.targets where target.type != .system && target.type != .plugin {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ])
+    target.swiftSettings = settings
+}

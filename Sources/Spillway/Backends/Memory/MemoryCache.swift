@@ -1,0 +1,312 @@
+internal import NIOCore
+
+/// The embedded backend: an in-process cache with Redis's semantics where they matter to
+/// Spillway, generic over its clock so TTLs are tested with a manual clock and no sleeping.
+///
+/// - `maxmemory` is accounted with ``RedisMemoryModel``. As in Redis, a write is refused (or
+///   eviction runs) when memory used is *already above* the limit before the command.
+/// - ``MaxMemoryPolicy/noEviction``: writes (`set`, `mset`, `increment`, `throttle`) fail with
+///   `.outOfMemory` and Redis's exact text; `get`, `delete`, `exists` and `expire` keep working.
+/// - ``MaxMemoryPolicy/allKeysLRU``: least recently used keys are evicted (exact LRU, where
+///   Redis samples).
+/// - Every operation is atomic: the actor runs one at a time.
+public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
+    struct Slot {
+        var key: CacheKey
+        var value: ByteBuffer
+        var expiresAt: C.Instant?
+        var cost: Int
+        var prev: Int
+        var next: Int
+    }
+
+    /// The memory limit in bytes (`nil`: unlimited).
+    public private(set) var maxMemory: Int?
+    /// The policy at the limit.
+    public private(set) var policy: MaxMemoryPolicy
+    /// The clock TTLs are measured on.
+    public nonisolated let clock: C
+    /// Capabilities: everything native, values up to 512 MiB (Redis's `proto-max-bulk-len`).
+    public nonisolated let capabilities = CacheCapabilities(atomicSetReturningPrevious: true, atomicThrottle: true, maxValueBytes: 512 * 1024 * 1024)
+
+    private let origin: C.Instant
+    private var slots: [Slot] = []
+    private var free: [Int] = []
+    private var index: [CacheKey: Int] = [:]
+    private var head = -1  // most recently used
+    private var tail = -1  // least recently used
+    private var entryBytes = 0
+    private var withTTL = 0
+    private var lastExpirySweep: C.Instant?
+
+    /// Keys evicted by `allkeys-lru` so far.
+    public private(set) var evictedKeys = 0
+    /// Keys removed because their TTL passed.
+    public private(set) var expiredKeys = 0
+    /// Writes refused with OOM.
+    public private(set) var rejectedWrites = 0
+
+    /// Creates a cache.
+    /// - Parameters:
+    ///   - maxMemory: the limit in bytes, as Redis's `maxmemory`; `nil` for none.
+    ///   - policy: what happens at the limit.
+    ///   - clock: the clock for TTLs.
+    public init(maxMemory: Int? = nil, policy: MaxMemoryPolicy = .noEviction, clock: C) {
+        self.maxMemory = maxMemory
+        self.policy = policy
+        self.clock = clock
+        self.origin = clock.now
+    }
+
+    /// Changes the limit or policy at run time (`CONFIG SET maxmemory`).
+    public func configure(maxMemory: Int?, policy: MaxMemoryPolicy? = nil) {
+        self.maxMemory = maxMemory
+        if let policy { self.policy = policy }
+    }
+
+    /// Bytes in use, as ``RedisMemoryModel`` counts them.
+    public var usedMemory: Int {
+        entryBytes + RedisMemoryModel.tableCost(count: index.count) + RedisMemoryModel.tableCost(count: withTTL)
+    }
+
+    /// The number of keys, including ones expired but not yet removed.
+    public var count: Int { index.count }
+
+    /// The remaining time to live of a key: `nil` for a missing key or one without TTL.
+    public func ttl(of key: CacheKey) -> Duration? {
+        guard let i = live(key), let at = slots[i].expiresAt else { return nil }
+        return clock.now.duration(to: at)
+    }
+
+    /// All live keys (for tests and the sweeper's reconciliation).
+    public func keys() -> [CacheKey] {
+        let now = clock.now
+        return index.compactMap { key, i in
+            if let at = slots[i].expiresAt, at <= now { return nil }
+            return key
+        }
+    }
+
+    public func memoryStats() async throws(CacheError) -> CacheMemoryStats {
+        CacheMemoryStats(usedBytes: usedMemory, maxBytes: maxMemory, keyCount: index.count)
+    }
+
+    public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+        if operation.isWrite { try admitWrite() }
+        switch operation {
+        case .get(let key):
+            return .value(live(key).map { touch($0); return slots[$0].value })
+        case .mget(let keys):
+            return .values(keys.map { key in live(key).map { touch($0); return slots[$0].value } })
+        case .exists(let key):
+            return .bool(live(key) != nil)
+        case .delete(let key):
+            guard let i = live(key) else { return .count(0) }
+            remove(i)
+            return .count(1)
+        case .set(let key, let value, let options):
+            return .write(try set(key, value, options))
+        case .mset(let pairs, let ttl):
+            for pair in pairs where pair.value.readableBytes > capabilities.maxValueBytes { throw Self.tooLarge() }
+            for pair in pairs { try store(pair.key, pair.value, ttl: ttl.map(deadline), keepTTL: false) }
+            return .write(WriteResult(.stored))
+        case .increment(let key, let by, let ttl):
+            return .integer(try increment(key, by: by, ttlOnCreate: ttl))
+        case .expire(let key, let ttl):
+            guard let i = live(key) else { return .bool(false) }
+            if ttl <= .zero {
+                remove(i)
+            } else {
+                setExpiry(i, deadline(ttl))
+            }
+            return .bool(true)
+        case .throttle(let key, let parameters):
+            return .throttle(try throttle(key, parameters))
+        }
+    }
+
+    // MARK: Operations
+
+    private func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) throws(CacheError) -> WriteResult {
+        if let ttl = options.ttl, ttl <= .zero {
+            throw CacheError(.invalidArgument, "ERR invalid expire time in 'set' command")
+        }
+        if options.keepTTL && options.ttl != nil { throw CacheError(.other, "ERR syntax error") }
+        if value.readableBytes > capabilities.maxValueBytes { throw Self.tooLarge() }
+        let existing = live(key)
+        let previous = options.returnPrevious ? existing.map { slots[$0].value } : nil
+        switch options.condition {
+        case .ifNotExists where existing != nil, .ifExists where existing == nil:
+            return WriteResult(.conditionNotMet, previous: previous)
+        default:
+            break
+        }
+        try store(key, value, ttl: options.ttl.map(deadline), keepTTL: options.keepTTL)
+        return WriteResult(.stored, previous: previous)
+    }
+
+    private func increment(_ key: CacheKey, by: Int64, ttlOnCreate: Duration?) throws(CacheError) -> Int64 {
+        if let i = live(key) {
+            guard let current = Self.integer(slots[i].value) else {
+                throw CacheError(.other, "ERR value is not an integer or out of range")
+            }
+            let (sum, overflow) = current.addingReportingOverflow(by)
+            if overflow { throw CacheError(.other, "ERR increment or decrement would overflow") }
+            try store(key, ByteBuffer(string: String(sum)), ttl: nil, keepTTL: true)
+            return sum
+        }
+        if let ttl = ttlOnCreate, ttl <= .zero {
+            throw CacheError(.invalidArgument, "ERR invalid expire time in 'increment' command")
+        }
+        try store(key, ByteBuffer(string: String(by)), ttl: ttlOnCreate.map(deadline), keepTTL: false)
+        return by
+    }
+
+    private func throttle(_ key: CacheKey, _ parameters: GCRAParameters) throws(CacheError) -> GCRADecision {
+        let now = origin.duration(to: clock.now).nanoseconds
+        let stored = live(key).flatMap { Self.integer(slots[$0].value) }
+        let step = GCRA.step(storedTAT: stored, now: now, parameters: parameters)
+        if let newTAT = step.newTAT {
+            try store(key, ByteBuffer(string: String(newTAT)), ttl: deadline(.nanoseconds(step.ttlNanoseconds)), keepTTL: false)
+        }
+        return step.decision
+    }
+
+    // MARK: Memory
+
+    private func admitWrite() throws(CacheError) {
+        guard let maxMemory else { return }
+        if usedMemory <= maxMemory { return }
+        sweepExpired()
+        if usedMemory <= maxMemory { return }
+        if policy == .allKeysLRU {
+            while usedMemory > maxMemory, tail >= 0 {
+                remove(tail)
+                evictedKeys += 1
+            }
+            if usedMemory <= maxMemory { return }
+        }
+        rejectedWrites += 1
+        throw CacheError(.outOfMemory, CacheError.redisOOMMessage)
+    }
+
+    /// Removes expired keys, at most once per 100 ms of clock time (Redis's active expiry runs
+    /// ten times a second).
+    private func sweepExpired() {
+        let now = clock.now
+        if let last = lastExpirySweep, last.duration(to: now) < .milliseconds(100) { return }
+        lastExpirySweep = now
+        guard withTTL > 0 else { return }
+        for i in slots.indices where slots[i].prev != -2 {
+            if let at = slots[i].expiresAt, at <= now {
+                remove(i)
+                expiredKeys += 1
+            }
+        }
+    }
+
+    // MARK: Storage
+
+    private func deadline(_ ttl: Duration) -> C.Instant { clock.now.advanced(by: ttl) }
+
+    /// The slot of a live key, removing it if expired.
+    private func live(_ key: CacheKey) -> Int? {
+        guard let i = index[key] else { return nil }
+        if let at = slots[i].expiresAt, at <= clock.now {
+            remove(i)
+            expiredKeys += 1
+            return nil
+        }
+        return i
+    }
+
+    private func store(_ key: CacheKey, _ value: ByteBuffer, ttl: C.Instant?, keepTTL: Bool) throws(CacheError) {
+        if let i = index[key] {
+            let keep = keepTTL ? slots[i].expiresAt : nil
+            let expiresAt = ttl ?? keep
+            if (slots[i].expiresAt != nil) != (expiresAt != nil) { withTTL += expiresAt != nil ? 1 : -1 }
+            entryBytes -= slots[i].cost
+            slots[i].value = value
+            slots[i].expiresAt = expiresAt
+            slots[i].cost = Self.cost(key, value, hasTTL: expiresAt != nil)
+            entryBytes += slots[i].cost
+            touch(i)
+            return
+        }
+        let slot = Slot(key: key, value: value, expiresAt: ttl, cost: Self.cost(key, value, hasTTL: ttl != nil), prev: -1, next: head)
+        let i: Int
+        if let reused = free.popLast() {
+            slots[reused] = slot
+            i = reused
+        } else {
+            slots.append(slot)
+            i = slots.count - 1
+        }
+        if head >= 0 { slots[head].prev = i }
+        head = i
+        if tail < 0 { tail = i }
+        index[key] = i
+        entryBytes += slot.cost
+        if ttl != nil { withTTL += 1 }
+    }
+
+    private func setExpiry(_ i: Int, _ at: C.Instant) {
+        if slots[i].expiresAt == nil { withTTL += 1 }
+        entryBytes -= slots[i].cost
+        slots[i].expiresAt = at
+        slots[i].cost = Self.cost(slots[i].key, slots[i].value, hasTTL: true)
+        entryBytes += slots[i].cost
+    }
+
+    private func touch(_ i: Int) {
+        guard head != i else { return }
+        unlink(i)
+        slots[i].prev = -1
+        slots[i].next = head
+        if head >= 0 { slots[head].prev = i }
+        head = i
+        if tail < 0 { tail = i }
+    }
+
+    private func unlink(_ i: Int) {
+        let p = slots[i].prev
+        let n = slots[i].next
+        if p >= 0 { slots[p].next = n } else if head == i { head = n }
+        if n >= 0 { slots[n].prev = p } else if tail == i { tail = p }
+    }
+
+    private func remove(_ i: Int) {
+        unlink(i)
+        index[slots[i].key] = nil
+        entryBytes -= slots[i].cost
+        if slots[i].expiresAt != nil { withTTL -= 1 }
+        slots[i] = Slot(key: CacheKey(bytes: ByteBuffer()), value: ByteBuffer(), expiresAt: nil, cost: 0, prev: -2, next: -2)
+        free.append(i)
+    }
+
+    private static func cost(_ key: CacheKey, _ value: ByteBuffer, hasTTL: Bool) -> Int {
+        RedisMemoryModel.entryCost(
+            keyBytes: key.count, valueBytes: value.readableBytes,
+            valueIsInteger: value.readableBytes <= 20 && integer(value) != nil, hasTTL: hasTTL
+        )
+    }
+
+    private static func integer(_ value: ByteBuffer) -> Int64? {
+        guard value.readableBytes > 0, value.readableBytes <= 20 else { return nil }
+        return Int64(String(decoding: value.readableBytesView, as: UTF8.self))
+    }
+
+    private static func tooLarge() -> CacheError {
+        CacheError(.tooLarge, "ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+    }
+}
+
+extension MemoryCache where C == ContinuousClock {
+    /// Creates a cache on the continuous clock.
+    /// - Parameters:
+    ///   - maxMemory: the limit in bytes; `nil` for none.
+    ///   - policy: what happens at the limit.
+    public init(maxMemory: Int? = nil, policy: MaxMemoryPolicy = .noEviction) {
+        self.init(maxMemory: maxMemory, policy: policy, clock: ContinuousClock())
+    }
+}

@@ -1,0 +1,108 @@
+public import NIOCore
+
+/// The closed set of operations that travel down the middleware chain.
+///
+/// Each case is a plain value. A middleware may rewrite an operation (the key guard rewrites
+/// keys, the spill rewrites values) before passing it on; backends execute it.
+public enum CacheOperation: Sendable {
+    /// Read one key. Replies ``CacheReply/value(_:)``.
+    case get(CacheKey)
+    /// Write one key. Replies ``CacheReply/write(_:)``.
+    case set(CacheKey, ByteBuffer, SetOptions)
+    /// Delete one key. Replies ``CacheReply/count(_:)`` with the number of keys removed (0 or 1).
+    case delete(CacheKey)
+    /// Whether a key exists. Replies ``CacheReply/bool(_:)``.
+    case exists(CacheKey)
+    /// Add `by` to an integer counter, creating it at 0 first; `ttlOnCreate` is applied only when
+    /// the counter is created. Replies ``CacheReply/integer(_:)`` with the new value.
+    case increment(CacheKey, by: Int64, ttlOnCreate: Duration?)
+    /// Set a key's time to live. Replies ``CacheReply/bool(_:)``: whether the key existed.
+    case expire(CacheKey, ttl: Duration)
+    /// Read several keys. Replies ``CacheReply/values(_:)``, one entry per key, in order.
+    case mget([CacheKey])
+    /// Write several keys, each with the same optional TTL. Replies ``CacheReply/write(_:)``.
+    case mset([KeyValue], ttl: Duration?)
+    /// One atomic GCRA rate-limit step on the key. Replies ``CacheReply/throttle(_:)``.
+    case throttle(CacheKey, GCRAParameters)
+
+    /// The operation's name, for logs and metrics.
+    public var name: String {
+        switch self {
+        case .get: "get"
+        case .set: "set"
+        case .delete: "delete"
+        case .exists: "exists"
+        case .increment: "increment"
+        case .expire: "expire"
+        case .mget: "mget"
+        case .mset: "mset"
+        case .throttle: "throttle"
+        }
+    }
+
+    /// Whether the operation may need memory on the server (Redis's `denyoom` commands).
+    /// Writes are refused under OOM; reads, deletes and expires keep working.
+    public var isWrite: Bool {
+        switch self {
+        case .set, .increment, .mset, .throttle: true
+        case .get, .delete, .exists, .expire, .mget: false
+        }
+    }
+
+    /// The first key the operation touches, used to resolve prefix policies.
+    public var primaryKey: CacheKey? {
+        switch self {
+        case .get(let k), .set(let k, _, _), .delete(let k), .exists(let k), .increment(let k, _, _),
+            .expire(let k, _), .throttle(let k, _):
+            k
+        case .mget(let keys): keys.first
+        case .mset(let pairs, _): pairs.first?.key
+        }
+    }
+}
+
+/// A key and its value, for ``CacheOperation/mset(_:ttl:)``.
+public struct KeyValue: Sendable, Hashable {
+    /// The key.
+    public var key: CacheKey
+    /// The value.
+    public var value: ByteBuffer
+
+    /// Creates a pair.
+    @inlinable
+    public init(_ key: CacheKey, _ value: ByteBuffer) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// Options of a `set`, matching Redis `SET key value [NX|XX] [GET] [PX ms|KEEPTTL]`.
+public struct SetOptions: Sendable, Hashable {
+    /// When the write may happen.
+    public enum Condition: Sendable, Hashable {
+        /// Always (plain `SET`).
+        case always
+        /// Only if the key does not exist (`NX`); the basis of locks.
+        case ifNotExists
+        /// Only if the key exists (`XX`).
+        case ifExists
+    }
+
+    /// Time to live; `nil` means none (unless ``keepTTL``).
+    public var ttl: Duration?
+    /// When the write may happen.
+    public var condition: Condition
+    /// Keep the key's current TTL (`KEEPTTL`). Mutually exclusive with ``ttl``.
+    public var keepTTL: Bool
+    /// Return the previous value (`SET … GET`).
+    public var returnPrevious: Bool
+
+    /// Creates options.
+    @inlinable
+    public init(ttl: Duration? = nil, condition: Condition = .always, keepTTL: Bool = false, returnPrevious: Bool = false) {
+        self.ttl = ttl
+        self.condition = condition
+        self.keepTTL = keepTTL
+        self.returnPrevious = returnPrevious
+    }
+}

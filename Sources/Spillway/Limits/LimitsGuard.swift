@@ -1,0 +1,66 @@
+public import NIOCore
+
+/// Enforces the write limits of the resolved policy: `maxValueBytes`, `requireTTL`, `maxTTL`,
+/// and that every TTL is positive.
+///
+/// - A value above `maxValueBytes` throws `.rejectedByPolicy` (spilling, if configured, applies
+///   only below that limit).
+/// - A TTL of zero or less throws `.invalidArgument`; a missing TTL where one is required, or one
+///   above `maxTTL`, throws `.rejectedByPolicy`. Nothing is clamped silently.
+public struct LimitsGuard: CacheMiddleware {
+    /// Creates the guard.
+    @inlinable public init() {}
+
+    @inlinable
+    public func handle(
+        _ operation: CacheOperation,
+        context: CacheContext,
+        next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
+    ) async throws(CacheError) -> CacheReply {
+        let policy = context.policy
+        switch operation {
+        case .set(_, let value, let options):
+            try Self.checkValue(value.readableBytes, policy, context)
+            if !options.keepTTL || options.ttl != nil {
+                try Self.checkTTL(options.ttl, policy, context)
+            }
+        case .mset(let pairs, let ttl):
+            for pair in pairs { try Self.checkValue(pair.value.readableBytes, context.policies.resolve(route: context.route, key: pair.key), context) }
+            try Self.checkTTL(ttl, policy, context)
+        case .increment(_, _, let ttl):
+            if let ttl { try Self.checkTTL(ttl, policy, context) }
+        case .expire(_, let ttl):
+            try Self.checkTTL(ttl, policy, context)
+        case .get, .delete, .exists, .mget, .throttle:
+            break
+        }
+        return try await next(operation, context)
+    }
+
+    @inlinable
+    static func checkValue(_ size: Int, _ policy: CachePolicy, _ context: CacheContext) throws(CacheError) {
+        if size > policy.maxValueBytes {
+            throw CacheError(
+                .rejectedByPolicy,
+                "value of \(size) bytes exceeds maxValueBytes \(policy.maxValueBytes) at \(context.callSite)",
+                route: context.route
+            )
+        }
+    }
+
+    @inlinable
+    static func checkTTL(_ ttl: Duration?, _ policy: CachePolicy, _ context: CacheContext) throws(CacheError) {
+        guard let ttl else {
+            if policy.requireTTL {
+                throw CacheError(.rejectedByPolicy, "a TTL is required for this write at \(context.callSite)", route: context.route)
+            }
+            return
+        }
+        if ttl <= .zero {
+            throw CacheError(.invalidArgument, "TTL must be positive, got \(ttl) at \(context.callSite)", route: context.route)
+        }
+        if let maxTTL = policy.maxTTL, ttl > maxTTL {
+            throw CacheError(.rejectedByPolicy, "TTL \(ttl) exceeds maxTTL \(maxTTL) at \(context.callSite)", route: context.route)
+        }
+    }
+}
