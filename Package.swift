@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
 import PackageDescription
+import class Foundation.ProcessInfo
 
 let package = Package(
     name: "Spillway",
@@ -135,4 +136,29 @@ for target in package.targets where target.type != .system && target.type != .pl
         .enableUpcomingFeature("InternalImportsByDefault"),
     ])
     target.swiftSettings = settings
+}
+
+// package-benchmark suites (Benchmarks/<Suite>/), built only when SPILLWAY_BENCHMARKS is set, so
+// that users and the test suite never build the benchmark machinery.
+// Run: SPILLWAY_BENCHMARKS=1 swift package benchmark   (or: make bench)
+if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    let suites: [(name: String, dependencies: [Target.Dependency])] = [
+        ("KeyGuardBenchmarks", ["Spillway"]),
+    ]
+    for suite in suites {
+        package.targets.append(
+            .executableTarget(
+                name: suite.name,
+                dependencies: suite.dependencies + [
+                    .product(name: "Benchmark", package: "benchmark"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                ],
+                path: "Benchmarks/\(suite.name)",
+                plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+            )
+        )
+    }
 }
