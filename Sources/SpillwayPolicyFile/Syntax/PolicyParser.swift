@@ -266,11 +266,10 @@ public struct PolicyParser {
             }
             pos += lineIndent
             if start == nil { start = location }
+            if lineIndent == 0 && (startsWithMarker("---") || startsWithMarker("...")) {
+                break
+            }
             if current == UInt8(ascii: "-") && (Self.isBlank(peek(1)) || Self.isLineEnd(peek(1))) {
-                if startsWithMarker("---") || startsWithMarker("...") {
-                    pos -= lineIndent
-                    break
-                }
                 error("lists ('- item') are not used in a policy file; write a mapping ('key: value')")
                 skipLineAndChildren(deeperThan: indent)
                 continue

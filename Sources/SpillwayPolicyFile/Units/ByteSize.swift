@@ -81,7 +81,7 @@ public enum DurationText {
                 throw UnitError("duration '\(text)' needs a unit: ms, s, m, h or d (for example \(value)s)")
             }
             guard let rank = units.firstIndex(where: { $0.name == unit }) else {
-                throw UnitError("unknown duration unit '\(unit)' in '\(text)'; use ms, s, m, h or d" + Suggestion.didYouMean(String(unit), in: units.map(\.name) + aliases.keys))
+                throw UnitError("unknown duration unit '\(unit)' in '\(text)'; use ms, s, m, h or d" + (aliases[String(unit)].map { "; did you mean '\($0)'?" } ?? Suggestion.didYouMean(String(unit), in: units.map(\.name))))
             }
             guard rank < previousRank else {
                 throw UnitError("duration '\(text)' must list its parts from the largest unit down, each once (1h30m)")
@@ -96,7 +96,7 @@ public enum DurationText {
     }
 
     /// Common spellings that are not units here; they only feed the did-you-mean.
-    private static let aliases: [String: String] = ["sec": "s", "min": "m", "hr": "h", "day": "d"]
+    private static let aliases: [String: String] = ["sec": "s", "secs": "s", "min": "m", "mins": "m", "hr": "h", "hrs": "h", "day": "d", "days": "d", "M": "m", "H": "h", "D": "d", "S": "s"]
 
     /// The shortest exact text for a duration: `90s`, `5m`, `1h30m`, `1500ms`.
     public static func format(_ duration: Duration) -> String {
