@@ -97,7 +97,7 @@ let package = Package(
             name: "SpillwayAuditPlugin",
             capability: .command(
                 intent: .custom(verb: "spillway-audit", description: "Audit a live Redis against the package's policy file"),
-                permissions: []
+                permissions: [.allowNetworkConnections(scope: .all(), reason: "spillway audit connects to the Redis server given as its argument")]
             ),
             dependencies: ["spillway"]
         ),
