@@ -19,16 +19,14 @@ struct PressureMonitorTests {
         let cache = GuardedCache(client: memory, policies: Self.table) { degrade }
         let value = ByteBuffer(repeating: UInt8(ascii: "v"), count: 300)
 
-        var i = 0
         var firstDrop: Int?
-        while i < 10_000 {
-            let outcome = try await cache.set("low:\(i)", value: value)
+        for i in 0..<10_000 {
+            let outcome = try await cache.set(CacheKey("low:\(i)"), value: value)
             if outcome != .stored {
                 #expect(outcome == .dropped(.outOfMemory))
                 firstDrop = i
                 break
             }
-            i += 1
         }
         let dropAt = try #require(firstDrop)
         #expect(dropAt > 0)
@@ -41,11 +39,15 @@ struct PressureMonitorTests {
         #expect(try await cache.set("normal:1", value: value) == .stored)
         #expect(try await cache.set("low:again", value: value) == .dropped(.outOfMemory))
         #expect(await memory.rejectedWrites == 0)
-        var refused = false
-        for j in 0..<1_000 where !refused {
-            refused = try await cache.set("high:\(j)", value: value) == .dropped(.outOfMemory)
+        var refusedAt: Int?
+        for j in 0..<1_000 {
+            let outcome = try await cache.set(CacheKey("high:\(j)"), value: value)
+            if outcome == .dropped(.outOfMemory) {
+                refusedAt = j
+                break
+            }
         }
-        #expect(refused)
+        #expect(refusedAt != nil)
         #expect(await memory.rejectedWrites == 1)
     }
 
@@ -55,9 +57,9 @@ struct PressureMonitorTests {
         let memory = MemoryCache(maxMemory: 64 * 1024, clock: clock)
         let monitor = PressureMonitor(client: memory, interval: .seconds(1), clock: clock)
         let cache = GuardedCache(client: memory, policies: Self.table) { Degrade<ManualClock>(pressure: monitor) }
-        for i in 0..<5 { _ = try await cache.set("normal:\(i)", value: ByteBuffer(string: "v")) }
+        for i in 0..<5 { _ = try await cache.set(CacheKey("normal:\(i)"), value: ByteBuffer(string: "v")) }
         #expect(monitor.samples == 0)
-        for i in 0..<5 { _ = try await cache.set("low:\(i)", value: ByteBuffer(string: "v")) }
+        for i in 0..<5 { _ = try await cache.set(CacheKey("low:\(i)"), value: ByteBuffer(string: "v")) }
         #expect(monitor.samples == 1)
         clock.advance(by: .milliseconds(999))
         _ = try await cache.set("low:x", value: ByteBuffer(string: "v"))
@@ -74,7 +76,7 @@ struct PressureMonitorTests {
         let memory = MemoryCache(clock: clock)
         let monitor = PressureMonitor(client: memory, interval: .zero, clock: clock)
         let cache = GuardedCache(client: memory, policies: Self.table) { Degrade<ManualClock>(pressure: monitor) }
-        for i in 0..<100 { #expect(try await cache.set("low:\(i)", value: ByteBuffer(string: "v")) == .stored) }
+        for i in 0..<100 { #expect(try await cache.set(CacheKey("low:\(i)"), value: ByteBuffer(string: "v")) == .stored) }
         #expect(monitor.lastRatio == nil)
     }
 }

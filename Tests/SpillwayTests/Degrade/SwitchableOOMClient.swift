@@ -43,17 +43,21 @@ final class SwitchableOOMClient<Base: CacheClient>: CacheClient {
 /// - Returns: how many keys were stored.
 @discardableResult
 func fillUntilOOM(_ client: some CacheClient, prefix: String = "filler:", valueBytes: Int = 200) async throws -> Int {
-    let value = [UInt8](repeating: UInt8(ascii: "x"), count: valueBytes)
-    var stored = 0
-    while stored < 1_000_000 {
-        do {
-            _ = try await client.execute(.set(CacheKey("\(prefix)\(stored)"), .init(bytes: value), SetOptions()))
-            stored += 1
-        } catch let error where error.code == .outOfMemory {
-            return stored
-        }
+    let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: valueBytes)
+    for index in 0..<1_000_000 {
+        let refused = await refusesWrite(client, CacheKey("\(prefix)\(index)"), value)
+        if refused { return index }
     }
     throw CacheError(.other, "the backend never refused a write")
+}
+
+private func refusesWrite(_ client: some CacheClient, _ key: CacheKey, _ value: ByteBuffer) async -> Bool {
+    do {
+        _ = try await client.execute(.set(key, value, SetOptions()))
+        return false
+    } catch {
+        return error.code == .outOfMemory
+    }
 }
 
 /// Wraps the existential client that `TestBackend.withClient` hands out, so generic types such

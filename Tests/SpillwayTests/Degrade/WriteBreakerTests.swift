@@ -18,14 +18,14 @@ struct WriteBreakerTests {
         // Closed: the first three writes reach the backend and are refused.
         for i in 0..<3 {
             #expect(breaker.state == .closed)
-            #expect(try await cache.set("k\(i)", value: ByteBuffer(string: "v")) == .dropped(.outOfMemory))
+            #expect(try await cache.set(CacheKey("k\(i)"), value: ByteBuffer(string: "v")) == .dropped(.outOfMemory))
         }
         #expect(client.writesSeen == 3)
         #expect(breaker.state == .open)
 
         // Open: writes follow onOOM without being sent.
         for i in 0..<10 {
-            #expect(try await cache.set("held\(i)", value: ByteBuffer(string: "v")) == .dropped(.outOfMemory))
+            #expect(try await cache.set(CacheKey("held\(i)"), value: ByteBuffer(string: "v")) == .dropped(.outOfMemory))
         }
         #expect(client.writesSeen == 3, "an open breaker sends nothing")
         #expect(degrade.stats.counts.breakerRejected == 10)
@@ -98,7 +98,7 @@ struct WriteBreakerTests {
             let cache = GuardedCache(client: SwitchableOOMClient(client), policies: PolicyTable(defaults: CachePolicy(onOOM: .shed))) {
                 Degrade(breaker: breaker)
             }
-            for i in 0..<20 { #expect(try await cache.set("k\(i)", value: ByteBuffer(string: "v")) == .dropped(.outOfMemory)) }
+            for i in 0..<20 { #expect(try await cache.set(CacheKey("k\(i)"), value: ByteBuffer(string: "v")) == .dropped(.outOfMemory)) }
             #expect(cache.client.writesSeen == 3)
             #expect(breaker.state == .open)
         }
