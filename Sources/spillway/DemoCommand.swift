@@ -4,7 +4,8 @@ import NIOCore
 import Spillway
 
 /// `spillway demo`: replays the incident on the embedded `MemoryCache`, unguarded and guarded,
-/// with the same memory limit and workload, and prints the two side by side.
+/// with the same memory limit and workload, and prints them side by side. A third run shows
+/// the guarded chain on a cache that is already full, where every write is refused.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -41,6 +42,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
+    /// The upload route's rate limit in the demo: generous, so that only cache failures matter.
+    static let uploadThrottle = ThrottlePolicy(limit: 600, period: .seconds(60), onCacheFailure: .local, localShare: 0.5)
+
     func run() async throws {
         let limit = Self.parseBytes(maxmemory)!
         let replay = IncidentReplay(
@@ -48,29 +52,67 @@ struct DemoCommand: AsyncParsableCommand {
             shape: IncidentReplay.WorkloadShape(rawValue: shape)!
         )
 
-        // Unguarded: the application talks to the cache client directly.
+        // Unguarded: the application talks to the cache client directly, and throttles like DRF.
         let bare = MemoryCache(maxMemory: limit, policy: .noEviction)
-        let unguarded = await replay.run { _, op throws(CacheError) in try await bare.execute(op) }
+        let unguarded = await replay.run(throttle: IncidentReplay.drfThrottle { op throws(CacheError) in try await bare.execute(op) }) { _, op throws(CacheError) in
+            try await bare.execute(op)
+        }
         let unguardedStats = try await bare.memoryStats()
 
-        // Guarded: the same client wrapped in Spillway's chain.
+        // Guarded: the same client wrapped in Spillway's chain; the throttle is a GCRA limiter.
         let guardedClient = MemoryCache(maxMemory: limit, policy: .noEviction)
-        let cache = GuardedCache(client: guardedClient) {
-            KeyGuard()
-            LimitsGuard()
-        }
-        let guarded = await replay.run { _, op throws(CacheError) in try await cache.execute(op) }
+        let (guarded, guardedRun) = await Self.guardedRun(replay, client: guardedClient)
         let guardedStats = try await guardedClient.memoryStats()
+
+        // Guarded, on a cache that is already full (the incident's state once Redis hit maxmemory).
+        let fullClient = MemoryCache(maxMemory: limit, policy: .noEviction)
+        await Self.fill(fullClient)
+        let (full, fullRun) = await Self.guardedRun(replay, client: fullClient)
+        let fullStats = try await fullClient.memoryStats()
 
         let report = DemoReport(
             config: .init(maxmemory: limit, tasks: tasks, keyBytes: keyBytes, concurrency: concurrency, clients: clients, shape: shape),
             unguarded: .init(unguarded, stats: unguardedStats),
-            guarded: .init(guarded, stats: guardedStats)
+            guarded: .init(guarded, stats: guardedStats, counters: guardedRun),
+            guardedFullCache: .init(full, stats: fullStats, counters: fullRun)
         )
         if json {
             print(try report.json())
         } else {
             print(report.table())
+        }
+    }
+
+    /// Runs the workload through the guarded chain and returns its result with the chain's counters.
+    static func guardedRun(_ replay: IncidentReplay, client: MemoryCache<ContinuousClock>) async -> (IncidentReplay.Result, DemoReport.Counters) {
+        let degradeStats = DegradeStats()
+        let cache = GuardedCache(client: client) {
+            KeyGuard()
+            LimitsGuard()
+            Degrade<ContinuousClock>(stats: degradeStats)
+        }
+        let limiter = RateLimiter(store: cache)
+        let result = await replay.run(throttle: { client, _ in
+            let decision = await limiter.decide(client: "user-\(client)", scope: "POST /orders/upload", policy: uploadThrottle)
+            return decision.path.rawValue
+        }) { _, op throws(CacheError) in
+            try await cache.execute(op, route: "job:upload-task")
+        }
+        let limiterCounts = limiter.stats.counts
+        let d = degradeStats.counts
+        return (result, DemoReport.Counters(throttleDegraded: limiterCounts.degraded, writesShed: d.shed, writesFailed: d.failed))
+    }
+
+    /// Fills a cache with unrelated keys until it refuses writes.
+    static func fill(_ cache: MemoryCache<ContinuousClock>) async {
+        var i = 0
+        while true {
+            do {
+                _ = try await cache.execute(.set(CacheKey("other-tenant:\(i)"), ByteBuffer(repeating: 0x61, count: 4096), SetOptions()))
+                i += 1
+            } catch {
+                return
+            }
         }
     }
 

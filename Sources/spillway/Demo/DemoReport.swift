@@ -26,10 +26,26 @@ struct DemoReport: Encodable {
         }
     }
 
+    /// What the guarded chain's middleware did during a run.
+    struct Counters: Encodable {
+        var throttleDegraded: Int
+        var writesShed: Int
+        var writesFailed: Int
+
+        enum CodingKeys: String, CodingKey {
+            case throttleDegraded = "throttle_decisions_degraded"
+            case writesShed = "writes_shed"
+            case writesFailed = "writes_failed"
+        }
+    }
+
     struct Run: Encodable {
         var requests: Int
         var failedRequests: Int
+        var failedTasks: Int
         var completedTasks: Int
+        var throttleDecisions: [String: Int]
+        var counters: Counters?
         var memoryUsedBytes: Int
         var keys: Int
         var bytesPerTask: Double
@@ -39,15 +55,21 @@ struct DemoReport: Encodable {
         enum CodingKeys: String, CodingKey {
             case requests, keys, latency
             case failedRequests = "failed_requests"
+            case failedTasks = "failed_tasks"
+            case throttleDecisions = "throttle_decisions"
+            case counters
             case completedTasks = "completed_tasks"
             case memoryUsedBytes = "memory_used_bytes"
             case bytesPerTask = "bytes_per_task"
             case failuresByCode = "failures_by_code"
         }
 
-        init(_ r: IncidentReplay.Result, stats: CacheMemoryStats) {
+        init(_ r: IncidentReplay.Result, stats: CacheMemoryStats, counters: Counters? = nil) {
             requests = r.requests
             failedRequests = r.failedRequests
+            failedTasks = r.failedTasks
+            throttleDecisions = r.throttleDecisions
+            self.counters = counters
             completedTasks = r.completedTasks
             memoryUsedBytes = stats.usedBytes
             keys = stats.keyCount
@@ -65,6 +87,7 @@ struct DemoReport: Encodable {
     var config: Config
     var unguarded: Run
     var guarded: Run
+    var guardedFullCache: Run
 
     /// Guarded bytes per task as a percentage of unguarded, one decimal place.
     var bytesPerTaskPercent: Double {
@@ -74,6 +97,7 @@ struct DemoReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case config, unguarded, guarded
+        case guardedFullCache = "guarded_full_cache"
         case bytesPerTaskPercent = "guarded_bytes_per_task_percent_of_unguarded"
     }
 
@@ -82,6 +106,7 @@ struct DemoReport: Encodable {
         try c.encode(config, forKey: .config)
         try c.encode(unguarded, forKey: .unguarded)
         try c.encode(guarded, forKey: .guarded)
+        try c.encode(guardedFullCache, forKey: .guardedFullCache)
         try c.encode(bytesPerTaskPercent, forKey: .bytesPerTaskPercent)
     }
 
@@ -92,30 +117,32 @@ struct DemoReport: Encodable {
     }
 
     func table() -> String {
-        func row(_ name: String, _ a: String, _ b: String) -> String {
-            name.padding(toLength: 36, withPad: " ", startingAt: 0) + a.leftPad(22) + b.leftPad(22)
+        let runs = [unguarded, guarded, guardedFullCache]
+        func row(_ name: String, _ cells: [String]) -> String {
+            name.padding(toLength: 36, withPad: " ", startingAt: 0) + cells.map { $0.leftPad(20) }.joined()
         }
+        func row(_ name: String, _ value: (Run) -> String) -> String { row(name, runs.map(value)) }
         var lines: [String] = []
-        lines.append("Incident replay on MemoryCache: \(config.tasks) upload requests, \(config.keyBytes)-byte payload keys, maxmemory \(config.maxmemory) bytes, noeviction, \(config.concurrency) in flight, shape \(config.shape)")
+        lines.append("Incident replay on MemoryCache: \(config.tasks) upload requests, \(config.keyBytes)-byte payloads, maxmemory \(config.maxmemory) bytes, noeviction, \(config.concurrency) in flight, shape \(config.shape)")
+        lines.append("A request fails (HTTP 500) when its throttle write throws; a task fails when its lock writes throw.")
         lines.append("")
-        lines.append(row("", "unguarded", "guarded"))
-        lines.append(row("requests", "\(unguarded.requests)", "\(guarded.requests)"))
-        lines.append(row("requests failed", "\(unguarded.failedRequests)", "\(guarded.failedRequests)"))
-        lines.append(row("tasks completed", "\(unguarded.completedTasks)", "\(guarded.completedTasks)"))
-        lines.append(row("cache memory used (bytes)", "\(unguarded.memoryUsedBytes)", "\(guarded.memoryUsedBytes)"))
-        lines.append(row("keys in cache", "\(unguarded.keys)", "\(guarded.keys)"))
-        lines.append(row("bytes per task", String(format: "%.1f", unguarded.bytesPerTask), String(format: "%.1f", guarded.bytesPerTask)))
-        let ops = Set(unguarded.latency.keys).union(guarded.latency.keys).sorted()
+        lines.append(row("", ["unguarded", "guarded", "guarded, full cache"]))
+        lines.append(row("requests") { "\($0.requests)" })
+        lines.append(row("requests failed (500)") { "\($0.failedRequests)" })
+        lines.append(row("tasks with lock keys stored") { "\($0.completedTasks)" })
+        lines.append(row("tasks failed") { "\($0.failedTasks)" })
+        lines.append(row("cache memory used (bytes)") { "\($0.memoryUsedBytes)" })
+        lines.append(row("keys in cache") { "\($0.keys)" })
+        lines.append(row("bytes per task") { String(format: "%.1f", $0.bytesPerTask) })
+        lines.append(row("throttle decisions degraded") { $0.counters.map { "\($0.throttleDegraded)" } ?? "-" })
+        lines.append(row("writes shed (reported .dropped)") { $0.counters.map { "\($0.writesShed)" } ?? "-" })
+        let ops = Set(runs.flatMap(\.latency.keys)).sorted()
         for op in ops {
-            let u = unguarded.latency[op]
-            let g = guarded.latency[op]
-            lines.append(row("\(op) p50 / p99 (µs)", u.map { String(format: "%.1f / %.1f", $0.p50Us, $0.p99Us) } ?? "-", g.map { String(format: "%.1f / %.1f", $0.p50Us, $0.p99Us) } ?? "-"))
+            lines.append(row("\(op) p50/p99 µs") { r in r.latency[op].map { String(format: "%.0f / %.0f", $0.p50Us, $0.p99Us) } ?? "-" })
         }
-        for (code, n) in unguarded.failuresByCode.sorted(by: { $0.key < $1.key }) {
-            lines.append(row("unguarded failures: \(code)", "\(n)", ""))
-        }
-        for (code, n) in guarded.failuresByCode.sorted(by: { $0.key < $1.key }) {
-            lines.append(row("guarded failures: \(code)", "", "\(n)"))
+        let codes = Set(runs.flatMap(\.failuresByCode.keys)).sorted()
+        for code in codes {
+            lines.append(row("failures: \(code)") { "\($0.failuresByCode[code] ?? 0)" })
         }
         lines.append("")
         lines.append(String(format: "Guarded bytes per task: %.1f%% of unguarded (%.1f%% less memory per task).", bytesPerTaskPercent, 100 - bytesPerTaskPercent))
