@@ -69,4 +69,33 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(await bareLimiter.decide(client: "client-7", scope: "GET /orders", policy: policy))
         }
     }
+
+    // Where a decision's time goes: the backend step alone, and the limiter over a store that
+    // answers at once.
+    let direct = MemoryCache()
+    let throttleKey = CacheKey("rl:GET /orders:client-7")
+    let parameters = policy.parameters
+    Benchmark("MemoryCache throttle step (direct, no limiter)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try await direct.execute(.throttle(throttleKey, parameters)))
+        }
+    }
+    Benchmark("MemoryCache get (direct): one actor call") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try await direct.execute(.get(throttleKey)))
+        }
+    }
+    let instantLimiter = RateLimiter(store: InstantThrottleStore())
+    Benchmark("RateLimiter decision over an instant store (limiter overhead)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(await instantLimiter.decide(client: "client-7", scope: "GET /orders", policy: policy))
+        }
+    }
+}
+
+/// A throttle store that allows at once, to measure the limiter's own cost.
+struct InstantThrottleStore: ThrottleStore {
+    func throttleStep(_ key: CacheKey, _ parameters: GCRAParameters, route: String?) async throws(CacheError) -> GCRADecision {
+        GCRADecision(allowed: true, remaining: 1, retryAfter: .zero, resetAfter: .zero)
+    }
 }

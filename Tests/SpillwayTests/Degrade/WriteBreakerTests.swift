@@ -98,7 +98,7 @@ struct WriteBreakerTests {
     @Test("with a real OOM from MemoryCache, the open breaker stops the refused writes", arguments: TestBackend.allCases)
     func realOOM(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: 8 * 1024) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             try await fillUntilOOM(client)
             let clock = ManualClock()
             let breaker = WriteBreaker(configuration: Self.configuration, clock: clock)
