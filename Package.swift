@@ -151,6 +151,7 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
     )
     let suites: [(name: String, dependencies: [Target.Dependency])] = [
         ("KeyGuardBenchmarks", ["Spillway", "SpillwayTesting"]),
+        ("SpillBenchmarks", ["Spillway"]),
     ]
     for suite in suites {
         package.targets.append(
