@@ -4,10 +4,7 @@ import Synchronization
 /// Runs `body` while moving a manual clock forward by `step` whenever something sleeps on it,
 /// so cells with injected delays finish without real sleeping.
 func driving<T: Sendable>(_ clock: ManualClock, step: Duration, _ body: @escaping @Sendable () async -> T) async -> T {
-    final class Flag: Sendable {
-        let value = Mutex(false)
-    }
-    let finished = Flag()
+    let finished = DriverFlag()
     return await withTaskGroup(of: T?.self) { group in
         group.addTask {
             let result = await body()
@@ -28,4 +25,9 @@ func driving<T: Sendable>(_ clock: ManualClock, step: Duration, _ body: @escapin
         for await value in group where value != nil { result = value }
         return result!
     }
+}
+
+/// A flag shared between the body and the clock driver.
+final class DriverFlag: Sendable {
+    let value = Mutex(false)
 }

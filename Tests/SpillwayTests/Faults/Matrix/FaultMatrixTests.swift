@@ -28,12 +28,13 @@ struct FaultMatrixTests {
 
     private func run(_ fault: MatrixFault, _ operation: MatrixOperation, _ expected: CellOutcome, _ rig: MatrixRig, _ backend: TestBackend) async throws {
         var model = try await rig.seed()
-        try await arm(fault, rig, &model)
+        try await arm(fault, for: operation, rig, &model)
 
         let (outcome, returned) = await driving(rig.clock, step: .milliseconds(50)) {
             await Self.perform(operation, under: fault, rig)
         }
         #expect(outcome == expected, "\(fault) × \(operation) on \(backend)")
+        expectFaultReached(fault, operation, rig)
         update(&model, operation, fault, outcome)
 
         // 2. No wrong bytes: whatever came back is a value the key may hold.
@@ -58,8 +59,28 @@ struct FaultMatrixTests {
         #expect(left.isSubset(of: pointed), "\(fault) × \(operation) on \(backend): \(left.subtracting(pointed).count) orphaned blob(s)")
     }
 
+    /// A cell passes only if its fault was really in its path: the injector or the blob store
+    /// says it failed something, except where the fault does not touch the operation by design.
+    private func expectFaultReached(_ fault: MatrixFault, _ operation: MatrixOperation, _ rig: MatrixRig) {
+        switch fault {
+        case .outOfMemory:
+            // Redis serves reads and deletes under OOM: nothing is injected into them.
+            let touchesWrites = operation != .get && operation != .delete
+            #expect((rig.faults.injectedCount > 0) == touchesWrites, "\(fault) × \(operation): injected \(rig.faults.injectedCount)")
+        case .loading, .busy, .timeout, .connectionReset, .latency, .partialPipeline:
+            #expect(rig.faults.injectedCount > 0, "\(fault) × \(operation): nothing injected")
+        case .blobStoreUnavailable:
+            let touchesStore = operation == .get || operation == .setSpilled || operation == .delete
+            #expect((rig.blobs.failures > 0) == touchesStore, "\(fault) × \(operation): \(rig.blobs.failures) store failures")
+        case .blobStoreFull:
+            #expect((rig.blobs.failures > 0) == (operation == .setSpilled), "\(fault) × \(operation): \(rig.blobs.failures) store failures")
+        case .blobMissing, .blobCorrupted:
+            break
+        }
+    }
+
     /// Turns the fault on.
-    private func arm(_ fault: MatrixFault, _ rig: MatrixRig, _ model: inout MatrixRig.Model) async throws {
+    private func arm(_ fault: MatrixFault, for operation: MatrixOperation, _ rig: MatrixRig, _ model: inout MatrixRig.Model) async throws {
         switch fault {
         case .outOfMemory: rig.faults.inject(.outOfMemory, on: .writes)
         case .loading: rig.faults.inject(.loading)
@@ -67,12 +88,14 @@ struct FaultMatrixTests {
         case .timeout: rig.faults.inject(.timeout(after: .seconds(1)))
         case .connectionReset: rig.faults.inject(.connectionReset())
         case .latency: rig.faults.inject(.latency(.milliseconds(50)))
-        case .partialPipeline: rig.faults.inject(.partialPipeline(reply: 1, failingWith: .loading))
+        case .partialPipeline:
+            // Only the batch itself: the spill's own read-before-mset must not be the one that fails.
+            rig.faults.inject(.partialPipeline(reply: 1, failingWith: .loading), on: .only(operation == .get ? .mget : .mset))
         case .blobStoreUnavailable: rig.blobs.mode = .unavailable
         case .blobStoreFull: rig.blobs.mode = .full
         case .blobMissing:
             let p = try #require(try await rig.pointer(MatrixRig.big))
-            #expect(try await rig.memoryBlobs.delete(p.id))
+            #expect(await rig.memoryBlobs.delete(p.id))
             model[MatrixRig.big] = [nil]
         case .blobCorrupted:
             let p = try #require(try await rig.pointer(MatrixRig.big))

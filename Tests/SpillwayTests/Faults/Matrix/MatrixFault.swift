@@ -1,3 +1,4 @@
+import Testing
 /// The rows of the fault matrix: the faults a cell is run under.
 enum MatrixFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// Redis at maxmemory: writes refused with `-OOM` (reads and deletes served).

@@ -1,3 +1,4 @@
+import Testing
 import NIOCore
 import Spillway
 import SpillwayTesting
