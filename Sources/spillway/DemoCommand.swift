@@ -61,13 +61,13 @@ struct DemoCommand: AsyncParsableCommand {
 
         // Guarded: the same client wrapped in Spillway's chain; the throttle is a GCRA limiter.
         let guardedClient = MemoryCache(maxMemory: limit, policy: .noEviction)
-        let (guarded, guardedRun) = await Self.guardedRun(replay, client: guardedClient)
+        let (guarded, guardedRun) = try await Self.guardedRun(replay, client: guardedClient)
         let guardedStats = try await guardedClient.memoryStats()
 
         // Guarded, on a cache that is already full (the incident's state once Redis hit maxmemory).
         let fullClient = MemoryCache(maxMemory: limit, policy: .noEviction)
         await Self.fill(fullClient)
-        let (full, fullRun) = await Self.guardedRun(replay, client: fullClient)
+        let (full, fullRun) = try await Self.guardedRun(replay, client: fullClient)
         let fullStats = try await fullClient.memoryStats()
 
         let report = DemoReport(
@@ -83,12 +83,18 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
+    /// The background task's cache policy in the demo: values above 4 KiB spill to the blob store.
+    static let taskPolicies = PolicyTable(routes: ["job:upload-task": PolicyOverrides(spillAbove: .some(4096))])
+
     /// Runs the workload through the guarded chain and returns its result with the chain's counters.
-    static func guardedRun(_ replay: IncidentReplay, client: MemoryCache<ContinuousClock>) async -> (IncidentReplay.Result, DemoReport.Counters) {
+    static func guardedRun(_ replay: IncidentReplay, client: MemoryCache<ContinuousClock>) async throws -> (IncidentReplay.Result, DemoReport.Counters) {
         let degradeStats = DegradeStats()
-        let cache = GuardedCache(client: client) {
+        let blobs = try FileBlobStore.temporary(name: "demo")
+        defer { try? blobs.removeAll() }
+        let cache = GuardedCache(client: client, policies: taskPolicies) {
             KeyGuard()
             LimitsGuard()
+            ValueSpill(store: blobs)
             Degrade<ContinuousClock>(stats: degradeStats)
         }
         let limiter = RateLimiter(store: cache)
@@ -100,7 +106,10 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let limiterCounts = limiter.stats.counts
         let d = degradeStats.counts
-        return (result, DemoReport.Counters(throttleDegraded: limiterCounts.degraded, writesShed: d.shed, writesFailed: d.failed))
+        let counters = DemoReport.Counters(
+            throttleDegraded: limiterCounts.degraded, writesShed: d.shed, writesFailed: d.failed, blobBytes: try blobs.totalBytes()
+        )
+        return (result, counters)
     }
 
     /// Fills a cache with unrelated keys until it refuses writes.

@@ -31,11 +31,13 @@ struct DemoReport: Encodable {
         var throttleDegraded: Int
         var writesShed: Int
         var writesFailed: Int
+        var blobBytes: Int
 
         enum CodingKeys: String, CodingKey {
             case throttleDegraded = "throttle_decisions_degraded"
             case writesShed = "writes_shed"
             case writesFailed = "writes_failed"
+            case blobBytes = "blob_bytes"
         }
     }
 
@@ -133,7 +135,8 @@ struct DemoReport: Encodable {
         lines.append(row("tasks failed") { "\($0.failedTasks)" })
         lines.append(row("cache memory used (bytes)") { "\($0.memoryUsedBytes)" })
         lines.append(row("keys in cache") { "\($0.keys)" })
-        lines.append(row("bytes per task") { String(format: "%.1f", $0.bytesPerTask) })
+        lines.append(row("cache bytes per task") { String(format: "%.1f", $0.bytesPerTask) })
+        lines.append(row("blob store bytes (spilled values)") { $0.counters.map { "\($0.blobBytes)" } ?? "-" })
         lines.append(row("throttle decisions degraded") { $0.counters.map { "\($0.throttleDegraded)" } ?? "-" })
         lines.append(row("writes shed (reported .dropped)") { $0.counters.map { "\($0.writesShed)" } ?? "-" })
         let ops = Set(runs.flatMap(\.latency.keys)).sorted()

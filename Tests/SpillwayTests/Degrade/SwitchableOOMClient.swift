@@ -60,12 +60,3 @@ private func refusesWrite(_ client: some CacheClient, _ key: CacheKey, _ value: 
     }
 }
 
-/// Wraps the existential client that `TestBackend.withClient` hands out, so generic types such
-/// as `GuardedCache` can hold it (test-only; the library never erases a client).
-struct AnyTestClient: CacheClient {
-    let base: any CacheClient
-    init(_ base: any CacheClient) { self.base = base }
-    var capabilities: CacheCapabilities { base.capabilities }
-    func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply { try await base.execute(operation) }
-    func memoryStats() async throws(CacheError) -> CacheMemoryStats { try await base.memoryStats() }
-}

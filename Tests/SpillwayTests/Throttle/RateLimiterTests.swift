@@ -124,7 +124,7 @@ struct RateLimiterTests {
     @Test("local is the default and a real OOM from MemoryCache takes that path", arguments: TestBackend.allCases)
     func realOOMIsLocal(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: 8 * 1024) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             try await fillUntilOOM(client)
             let limiter = RateLimiter(store: GuardedCache(client: client) { Degrade(fallback: FallbackStore(maxBytes: 1024, clock: ManualClock())) }, clock: ManualClock())
             let policy = ThrottlePolicy(limit: 4, period: .seconds(60))
