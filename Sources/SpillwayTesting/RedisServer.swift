@@ -12,6 +12,7 @@ import Synchronization
 
 /// A real `redis-server` for tests: started on 127.0.0.1 and a free port, with no persistence,
 /// a small `maxmemory` and `noeviction` unless the options say otherwise, and stopped afterwards.
+/// Latency tracking is off, so that `used_memory` moves only with data.
 ///
 /// Prefer ``withRedisServer(_:_:)``, which always stops the server. When `redis-server` is
 /// missing or cannot start, everything throws ``RedisServerError``: a test that needs Redis
@@ -171,6 +172,9 @@ public final class RedisServer: Sendable {
             "--port", String(port), "--bind", host, "--save", "", "--appendonly", "no",
             "--maxmemory", String(options.maxMemory), "--maxmemory-policy", options.maxMemoryPolicy.rawValue,
             "--daemonize", "no", "--logfile", "", "--dir", NSTemporaryDirectory(),
+            // Per-command latency histograms (~24 KB each, allocated on a command's first use)
+            // would make `used_memory` jump under tests that fill memory to a small limit.
+            "--latency-tracking", "no",
         ]
         if let password = options.password { arguments += ["--requirepass", password] }
         arguments += options.extraArguments

@@ -1,6 +1,7 @@
 import NIOCore
 import Spillway
 import SpillwayRedis
+import SpillwayTesting
 import Testing
 
 @Suite("RESP decoder")
@@ -141,18 +142,5 @@ struct RESPDecoderTests {
         var big = ByteBuffer()
         Int64.min.writeBulk(into: &big)
         #expect(String(buffer: big) == "$20\r\n-9223372036854775808\r\n")
-    }
-}
-
-/// A small seeded generator, so random tests repeat.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

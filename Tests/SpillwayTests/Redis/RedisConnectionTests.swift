@@ -83,7 +83,7 @@ struct RedisConnectionTests {
                 #expect(error.code == .timeout)
             }
             let elapsed = clock.now - start
-            #expect(elapsed >= .milliseconds(100) && elapsed < .seconds(3))
+            #expect(elapsed >= .milliseconds(100) && elapsed < .seconds(30), "bounded by the timeout, not hanging (generous: CI shares two cores)")
             #expect(try await client.send("PING") == .simpleString(ByteBuffer(string: "PONG")))
             await client.close()
         }

@@ -27,10 +27,18 @@ enum TestBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         case .memory:
             return try await body(MemoryCache(maxMemory: maxMemory, policy: policy, clock: ManualClock()))
         case .redis:
-            return try await RedisServer.withRedisServer(RedisServer.Options(maxMemoryPolicy: policy)) { server in
-                let client = try server.makeClient()
+            let options = RedisServer.Options(maxMemoryPolicy: policy, extraArguments: ["--enable-debug-command", "local"])
+            return try await RedisServer.withRedisServer(options) { server in
+                // One connection: every new connection moves Redis's `used_memory` by ~20 KB,
+                // which would swamp the small budgets these tests set.
+                let client = try server.makeClient { $0.maxConnections = 1 }
                 do {
                     if let maxMemory {
+                        // Keep Redis's accounting still while a test fills memory: no reply
+                        // buffer shrinking (~15 KB) behind the test's back; and the first
+                        // CONFIG SET itself allocates, so measure the baseline after one.
+                        _ = try await client.send("DEBUG", "REPLYBUFFER", "RESIZING", 0)
+                        _ = try await client.send("CONFIG", "SET", "maxmemory", server.options.maxMemory)
                         let baseline = try await client.memoryStats().usedBytes
                         _ = try await client.send("CONFIG", "SET", "maxmemory", baseline + maxMemory)
                     }
