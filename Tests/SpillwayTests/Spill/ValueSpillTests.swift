@@ -293,3 +293,37 @@ struct ShedAll: CacheMiddleware {
         return try await next(operation, context)
     }
 }
+
+@Suite("ValueSpill with Degrade")
+struct ValueSpillDegradeTests {
+    @Test("under real OOM with onOOM: shed, Degrade reports .dropped and the new blob is deleted", arguments: TestBackend.allCases)
+    func shedUnderOOM(backend: TestBackend) async throws {
+        try await backend.withClient(maxMemory: 32 * 1024, policy: .noEviction) { base in
+            let client = SpillTestClient(base)
+            let store = MemoryBlobStore()
+            let cache = GuardedCache(client: client, policies: PolicyTable(defaults: CachePolicy(spillAbove: 1024, onOOM: .shed))) {
+                KeyGuard()
+                LimitsGuard()
+                ValueSpill(store: store)
+                Degrade()
+            }
+            try await cache.set("d:kept", value: spillBytes(4000))
+            #expect(await store.count == 1)
+            var i = 0
+            while true {
+                do throws(CacheError) {
+                    _ = try await client.execute(.set(CacheKey("fill:\(i)"), spillBytes(900), SetOptions()))
+                    i += 1
+                } catch {
+                    #expect(error.code == .outOfMemory)
+                    break
+                }
+            }
+            let outcome = try await cache.set("d:shed", value: spillBytes(50_000))
+            #expect(outcome == .dropped(.outOfMemory))
+            #expect(await store.count == 1, "only the blob of the stored key remains")
+            #expect(try await cache.get("d:kept") == spillBytes(4000))
+            #expect(try await cache.get("d:shed") == nil)
+        }
+    }
+}
