@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 import class Foundation.ProcessInfo
 
@@ -135,6 +135,10 @@ for target in package.targets where target.type != .system && target.type != .pl
         .enableUpcomingFeature("MemberImportVisibility"),
         .enableUpcomingFeature("InternalImportsByDefault"),
     ])
+    // CI (scripts/test.sh) treats warnings in Spillway's own targets as errors.
+    if ProcessInfo.processInfo.environment["SPILLWAY_WARNINGS_AS_ERRORS"] != nil {
+        settings.append(.treatAllWarnings(as: .error))
+    }
     target.swiftSettings = settings
 }
 
@@ -146,7 +150,9 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"])
     )
     let suites: [(name: String, dependencies: [Target.Dependency])] = [
-        ("KeyGuardBenchmarks", ["Spillway"]),
+        ("KeyGuardBenchmarks", ["Spillway", "SpillwayTesting"]),
+        ("SpillBenchmarks", ["Spillway"]),
+        ("DegradeBenchmarks", ["Spillway"]),
     ]
     for suite in suites {
         package.targets.append(

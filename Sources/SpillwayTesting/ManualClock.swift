@@ -34,6 +34,16 @@ public final class ManualClock: Clock, Sendable {
     /// The clock's resolution (one nanosecond).
     public var minimumResolution: Duration { .nanoseconds(1) }
 
+    /// How many tasks are suspended in ``sleep(until:tolerance:)`` right now. A test waits for
+    /// this to reach the number it expects before it advances the clock, so that no sleeper
+    /// computes its deadline from the already advanced time.
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    /// Suspends (yielding, never sleeping) until at least `count` tasks sleep on this clock.
+    public func waitForSleepers(_ count: Int = 1) async {
+        while sleeperCount < count { await Task.yield() }
+    }
+
     /// Moves time forward, waking sleepers whose deadline has passed.
     public func advance(by duration: Duration) {
         let woken: [CheckedContinuation<Void, Never>] = state.withLock { s in

@@ -1,10 +1,10 @@
 import ArgumentParser
 
-/// `spillway bench` (not yet implemented).
+/// `spillway bench`: end-to-end ratios measured in one run on this machine.
 struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Not yet implemented.")
-
-    func run() async throws {
-        throw ValidationError("spillway bench is not implemented yet")
-    }
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Spillway against a reference on this machine, in the same run, and print ratios.",
+        subcommands: [BenchKeyGuardCommand.self, BenchXXHashCommand.self]
+    )
 }

@@ -14,6 +14,9 @@ public struct CacheContext: Sendable {
     public var policy: CachePolicy
     /// The whole table, for middleware that must resolve per key (multi-key operations).
     public var policies: PolicyTable
+    /// What the backend at the end of the chain can do (``GuardedCache`` fills it in from its
+    /// client), so middleware can pick the best strategy, e.g. `SET … GET` to release a blob.
+    public var capabilities: CacheCapabilities
 
     /// Creates a context.
     public init(
@@ -22,7 +25,8 @@ public struct CacheContext: Sendable {
         deadline: ContinuousClock.Instant? = nil,
         callSite: CallSite = CallSite(),
         policy: CachePolicy = CachePolicy(),
-        policies: PolicyTable = PolicyTable()
+        policies: PolicyTable = PolicyTable(),
+        capabilities: CacheCapabilities = CacheCapabilities()
     ) {
         self.route = route
         self.logger = logger
@@ -30,6 +34,7 @@ public struct CacheContext: Sendable {
         self.callSite = callSite
         self.policy = policy
         self.policies = policies
+        self.capabilities = capabilities
     }
 
     /// A logger that discards everything: the default when the caller passes none.

@@ -60,7 +60,8 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
             deadline: deadline ?? defaultTimeout.map { ContinuousClock.now.advanced(by: $0) },
             callSite: CallSite(fileID: file, line: line),
             policy: policies.resolve(route: route, key: operation.primaryKey),
-            policies: policies
+            policies: policies,
+            capabilities: client.capabilities
         )
         let client = self.client
         return try await chain.handle(operation, context: context) { (op: CacheOperation, _: CacheContext) async throws(CacheError) -> CacheReply in

@@ -3,7 +3,8 @@ public import NIOCore
 /// The policy table: defaults, per-route overrides and per-key-prefix overrides.
 ///
 /// Resolution layers, most specific last: the defaults, then the route's overrides, then the
-/// overrides of the longest key prefix that matches. So a `lock:` prefix that says
+/// overrides of the matching key prefixes from shortest to longest (a longer prefix inherits from
+/// the shorter ones it extends). So a `lock:` prefix that says
 /// `onOOM: fail` wins over an upload route that says `shed`, because the kind of key is more
 /// specific than the request that writes it. Every combination is computed once, at init, so
 /// resolving costs one dictionary lookup and a prefix scan.
@@ -37,8 +38,14 @@ public struct PolicyTable: Sendable {
         let sorted = prefixes.sorted { $0.key.utf8.count != $1.key.utf8.count ? $0.key.utf8.count > $1.key.utf8.count : $0.key < $1.key }
         self.prefixes = sorted.map { (prefix: $0.key, overrides: $0.value) }
         self.prefixBytes = sorted.map { ByteBuffer(string: $0.key) }
+        // A longer prefix inherits from the shorter prefixes it extends (`lock:payments:` from `lock:`).
+        let chains: [[PolicyOverrides]] = sorted.map { entry in
+            sorted.filter { entry.key.hasPrefix($0.key) }
+                .sorted { $0.key.utf8.count < $1.key.utf8.count }
+                .map(\.value)
+        }
         func resolve(_ base: CachePolicy) -> Resolved {
-            Resolved(base: base, withPrefix: sorted.map { $0.value.applied(to: base) })
+            Resolved(base: base, withPrefix: chains.map { chain in chain.reduce(base) { $1.applied(to: $0) } })
         }
         self.noRoute = resolve(defaults)
         self.routeResolved = routes.mapValues { resolve($0.applied(to: defaults)) }

@@ -1,0 +1,102 @@
+public import NIOCore
+
+/// The small value the cache holds in place of a spilled value (a claim check).
+///
+/// Byte layout (all integers big-endian), `n` being the store name's length:
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | magic `FF 53 50 49 4C 4C 57 59` (`\xFF` then `SPILLWY`) |
+/// | 8 | 1 | kind `0x50` (`P`, pointer) |
+/// | 9 | 1 | version, `1` |
+/// | 10 | 1 | flags: bit 0 set when an expiry is present; other bits zero |
+/// | 11 | 1 | `n`, the store name's length, 1...255 |
+/// | 12 | n | store name, UTF-8 |
+/// | 12+n | 16 | blob id (high 64 bits, then low) |
+/// | 28+n | 8 | content length in bytes |
+/// | 36+n | 16 | XXH3-128 of the content (high, then low; as `xxhsum -H2` prints it) |
+/// | 52+n | 8 | expiry, milliseconds since 1970 (0 when the flag is clear) |
+///
+/// The encoding is exactly `60 + n` bytes. See ``SpillEnvelope`` for raw values and escaping.
+public struct SpillPointer: Sendable, Hashable {
+    /// The store holding the blob.
+    public var storeName: String
+    /// The blob.
+    public var id: BlobID
+    /// The content's length in bytes.
+    public var length: UInt64
+    /// XXH3-128 (seed 0) of the content.
+    public var digest: XXH128Digest
+    /// When the blob may be reclaimed regardless of the key, if set.
+    public var expiresAt: BlobTimestamp?
+
+    /// The version this code writes and reads.
+    public static let version: UInt8 = 1
+    /// The kind byte of a pointer.
+    public static let kind: UInt8 = 0x50
+    /// Encoded size without the store name.
+    public static let fixedSize = 60
+
+    /// Creates a pointer.
+    public init(storeName: String, id: BlobID, length: UInt64, digest: XXH128Digest, expiresAt: BlobTimestamp?) {
+        self.storeName = storeName
+        self.id = id
+        self.length = length
+        self.digest = digest
+        self.expiresAt = expiresAt
+    }
+
+    /// Whether a store name fits the envelope (1 to 255 UTF-8 bytes).
+    public static func isValidStoreName(_ name: String) -> Bool {
+        (1...255).contains(name.utf8.count)
+    }
+
+    /// The encoded envelope.
+    /// - Precondition: ``storeName`` is 1 to 255 UTF-8 bytes (stores are checked when
+    ///   ``ValueSpill`` is created).
+    public func encoded() -> ByteBuffer {
+        let name = storeName.utf8
+        precondition(Self.isValidStoreName(storeName), "store name must be 1...255 UTF-8 bytes")
+        var out = ByteBuffer()
+        out.reserveCapacity(Self.fixedSize + name.count)
+        out.writeBytes(SpillEnvelope.magic)
+        out.writeInteger(Self.kind)
+        out.writeInteger(Self.version)
+        out.writeInteger(UInt8(expiresAt == nil ? 0 : 1))
+        out.writeInteger(UInt8(name.count))
+        out.writeBytes(name)
+        out.writeInteger(id.high)
+        out.writeInteger(id.low)
+        out.writeInteger(length)
+        out.writeInteger(digest.high)
+        out.writeInteger(digest.low)
+        out.writeInteger(expiresAt?.millisecondsSince1970 ?? 0)
+        return out
+    }
+
+    /// Decodes an envelope whose magic and kind byte were already checked.
+    /// - Returns: the pointer, or a reason why the bytes are not a valid one. Never traps.
+    static func decode(_ buffer: ByteBuffer) -> Result<SpillPointer, SpillEnvelope.MalformedReason> {
+        var b = buffer
+        guard b.readableBytes >= Self.fixedSize + 1 else { return .failure(.truncated) }
+        b.moveReaderIndex(forwardBy: SpillEnvelope.magic.count + 1)
+        guard let version = b.readInteger(as: UInt8.self), version == Self.version else {
+            return .failure(.unknownVersion)
+        }
+        guard let flags = b.readInteger(as: UInt8.self), flags & ~1 == 0 else { return .failure(.badFlags) }
+        guard let nameLength = b.readInteger(as: UInt8.self), nameLength > 0 else { return .failure(.badStoreName) }
+        guard b.readableBytes == Int(nameLength) + Self.fixedSize - 12 else { return .failure(.truncated) }
+        guard let name = b.readString(length: Int(nameLength)),
+            let high = b.readInteger(as: UInt64.self), let low = b.readInteger(as: UInt64.self),
+            let length = b.readInteger(as: UInt64.self),
+            let dHigh = b.readInteger(as: UInt64.self), let dLow = b.readInteger(as: UInt64.self),
+            let expiry = b.readInteger(as: Int64.self)
+        else { return .failure(.truncated) }
+        if flags == 0 && expiry != 0 { return .failure(.badFlags) }
+        return .success(SpillPointer(
+            storeName: name, id: BlobID(high: high, low: low), length: length,
+            digest: XXH128Digest(high: dHigh, low: dLow),
+            expiresAt: flags & 1 == 1 ? BlobTimestamp(millisecondsSince1970: expiry) : nil
+        ))
+    }
+}

@@ -1,0 +1,148 @@
+public import Hummingbird
+public import Spillway
+import NIOCore
+
+/// Adapts an existing Hummingbird `PersistDriver` into a Spillway ``CacheClient``, so that the
+/// guarded chain (key guard, limits, degradation) can sit in front of it.
+///
+/// Values are stored as byte arrays (`[UInt8]`). The persist API has no atomic counter,
+/// conditional-update or GCRA step, so `increment`, `set … XX`, `returnPrevious`, `expire` and
+/// `throttle` are read-then-write here (``CacheCapabilities/atomicThrottle`` is `false`); `set … NX`
+/// uses the driver's atomic `create`. Errors are classified at this boundary: a `CacheError`
+/// passes through, a reply carrying Redis's OOM text is `.outOfMemory`, anything else `.other`.
+public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient where C.Duration == Duration {
+    /// The wrapped driver.
+    public let base: Base
+    /// The clock of the read-then-write GCRA step.
+    public let clock: C
+    private let origin: C.Instant
+
+    /// What the adapter can do: nothing atomic beyond `create`.
+    public var capabilities: CacheCapabilities { CacheCapabilities(atomicSetReturningPrevious: false, atomicThrottle: false) }
+
+    /// Wraps a driver.
+    /// - Parameters:
+    ///   - base: the driver.
+    ///   - clock: the clock for rate-limit steps.
+    public init(_ base: Base, clock: C) {
+        self.base = base
+        self.clock = clock
+        self.origin = clock.now
+    }
+
+    /// A persist driver does not report memory.
+    /// - Throws: ``CacheError/Code/unsupported`` always.
+    public func memoryStats() async throws(CacheError) -> CacheMemoryStats {
+        throw CacheError(.unsupported, "a PersistDriver does not report memory use")
+    }
+
+    public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+        switch operation {
+        case .get(let key):
+            return .value(try await read(key))
+        case .mget(let keys):
+            var values: [ByteBuffer?] = []
+            for key in keys { values.append(try await read(key)) }
+            return .values(values)
+        case .exists(let key):
+            return .bool(try await read(key) != nil)
+        case .delete(let key):
+            let existed = try await read(key) != nil
+            try await call { try await base.remove(key: try name(key)) }
+            return .count(existed ? 1 : 0)
+        case .set(let key, let value, let options):
+            let previous = options.returnPrevious || options.condition == .ifExists ? try await read(key) : nil
+            switch options.condition {
+            case .ifNotExists:
+                do {
+                    try await base.create(key: try name(key), value: Array(value.readableBytesView), expires: options.ttl)
+                } catch let error as PersistError where error == .duplicate {
+                    let current: ByteBuffer? = options.returnPrevious ? try await read(key) : nil
+                    return .write(WriteResult(.conditionNotMet, previous: current))
+                } catch {
+                    throw Self.classify(error)
+                }
+                return .write(WriteResult(.stored))
+            case .ifExists where previous == nil:
+                return .write(WriteResult(.conditionNotMet))
+            case .ifExists, .always:
+                try await write(key, value, ttl: options.ttl)
+                return .write(WriteResult(.stored, previous: previous))
+            }
+        case .mset(let pairs, let ttl):
+            for pair in pairs { try await write(pair.key, pair.value, ttl: ttl) }
+            return .write(WriteResult(.stored))
+        case .increment(let key, let by, let ttlOnCreate):
+            let current = try await read(key)
+            let start: Int64
+            if let current {
+                guard let n = Int64(String(decoding: current.readableBytesView, as: UTF8.self)) else {
+                    throw CacheError(.other, "ERR value is not an integer or out of range")
+                }
+                start = n
+            } else {
+                start = 0
+            }
+            let (sum, overflow) = start.addingReportingOverflow(by)
+            if overflow { throw CacheError(.other, "ERR increment or decrement would overflow") }
+            try await write(key, ByteBuffer(string: String(sum)), ttl: current == nil ? ttlOnCreate : nil)
+            return .integer(sum)
+        case .expire(let key, let ttl):
+            guard let value = try await read(key) else { return .bool(false) }
+            try await write(key, value, ttl: ttl)
+            return .bool(true)
+        case .throttle(let key, let parameters):
+            let now = origin.duration(to: clock.now).nanoseconds
+            let stored = try await read(key).flatMap { Int64(String(decoding: $0.readableBytesView, as: UTF8.self)) }
+            let step = GCRA.step(storedTAT: stored, now: now, parameters: parameters)
+            if let newTAT = step.newTAT {
+                try await write(key, ByteBuffer(string: String(newTAT)), ttl: .nanoseconds(step.ttlNanoseconds))
+            }
+            return .throttle(step.decision)
+        }
+    }
+
+    private func name(_ key: CacheKey) throws(CacheError) -> String {
+        guard let string = String(validating: key.bytes.readableBytesView, as: UTF8.self) else {
+            throw CacheError(.invalidArgument, "a PersistDriver key must be UTF-8; key starts \"\(key.preview())\"")
+        }
+        return string
+    }
+
+    private func read(_ key: CacheKey) async throws(CacheError) -> ByteBuffer? {
+        let name = try name(key)
+        let bytes = try await call { try await base.get(key: name, as: [UInt8].self) }
+        return bytes.map { ByteBuffer(bytes: $0) }
+    }
+
+    private func write(_ key: CacheKey, _ value: ByteBuffer, ttl: Duration?) async throws(CacheError) {
+        let name = try name(key)
+        try await call { try await base.set(key: name, value: Array(value.readableBytesView), expires: ttl) }
+    }
+
+    private func call<R>(_ body: () async throws -> R) async throws(CacheError) -> R {
+        do {
+            return try await body()
+        } catch {
+            throw Self.classify(error)
+        }
+    }
+
+    /// Classifies a driver's error as a ``CacheError``.
+    static func classify(_ error: any Error) -> CacheError {
+        if let error = error as? CacheError { return error }
+        let text = String(describing: error)
+        if text.contains("OOM command not allowed") {
+            return CacheError(.outOfMemory, CacheError.redisOOMMessage, underlying: error)
+        }
+        return CacheError(.other, text, underlying: error)
+    }
+}
+
+extension PersistDriverClient where C == ContinuousClock {
+    /// Wraps a driver, on the continuous clock.
+    /// - Parameter base: the driver.
+    public init(_ base: Base) {
+        self.init(base, clock: ContinuousClock())
+    }
+}

@@ -1,0 +1,98 @@
+public import Hummingbird
+public import Spillway
+public import Logging
+import NIOCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A Hummingbird `PersistDriver` that stores through a Spillway ``GuardedCache``, so an existing
+/// app adopts Spillway in one line:
+///
+/// ```swift
+/// let persist = SpillwayPersistDriver(wrapping: MemoryPersistDriver(), policies: table)
+/// ```
+///
+/// Keys pass the key guard (long keys are hashed, never sent whole), values the limits, and
+/// failures the degradation ladder: a `set` that the ladder sheds returns normally (the value is
+/// simply not cached, and counted), while `create`, which is "set if not exists", throws unless
+/// the value was really stored, so it never pretends to succeed. Values are JSON-encoded.
+public struct SpillwayPersistDriver<Client: CacheClient, Chain: CacheMiddleware>: PersistDriver {
+    /// The guarded cache that values go through.
+    public let cache: GuardedCache<Client, Chain>
+
+    /// Stores through an existing guarded cache.
+    /// - Parameter cache: the cache.
+    public init(cache: GuardedCache<Client, Chain>) {
+        self.cache = cache
+    }
+
+    /// Creates a key only if it does not exist.
+    /// - Throws: `PersistError.duplicate` when it exists; ``CacheError`` when the value was not
+    ///   stored in the shared cache (dropped or kept only locally).
+    public func create<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
+        let outcome = try await cache.set(CacheKey(key), value: try Self.encode(value), ttl: expires, condition: .ifNotExists)
+        switch outcome {
+        case .stored:
+            return
+        case .conditionNotMet:
+            throw PersistError.duplicate
+        case .dropped(let code), .storedLocally(let code):
+            throw CacheError(code, "create of \"\(CacheKey(key).preview())\" was not stored in the shared cache")
+        }
+    }
+
+    /// Sets a key. A write that the degradation ladder drops returns normally.
+    /// - Throws: ``CacheError`` when the route's policy says `fail`, or on a policy rejection.
+    public func set<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
+        try await cache.set(CacheKey(key), value: try Self.encode(value), ttl: expires, keepTTL: expires == nil)
+    }
+
+    /// Reads a key.
+    /// - Throws: `PersistError.invalidConversion` when the stored value is not an `Object`;
+    ///   ``CacheError`` when the cache cannot be read.
+    public func get<Object: Codable & Sendable>(key: String, as: Object.Type) async throws -> Object? {
+        guard let bytes = try await cache.get(CacheKey(key)) else { return nil }
+        do {
+            return try JSONDecoder().decode(Object.self, from: Data(bytes.readableBytesView))
+        } catch {
+            throw PersistError.invalidConversion
+        }
+    }
+
+    /// Removes a key.
+    /// - Throws: ``CacheError`` when the cache cannot be written.
+    public func remove(key: String) async throws {
+        try await cache.delete(CacheKey(key))
+    }
+
+    static func encode(_ value: some Encodable) throws -> ByteBuffer {
+        ByteBuffer(bytes: try JSONEncoder().encode(value))
+    }
+}
+
+/// The chain ``SpillwayPersistDriver/init(wrapping:policies:hasher:degrade:logger:)`` builds:
+/// key guard, then limits, then the degradation ladder.
+public typealias SpillwayPersistChain = _CacheMiddleware2<_CacheMiddleware2<KeyGuard, LimitsGuard>, Degrade<ContinuousClock>>
+
+extension SpillwayPersistDriver {
+    /// Wraps an existing persist driver in Spillway's default chain: the one-line adoption.
+    /// - Parameters:
+    ///   - base: the driver the app uses today (`MemoryPersistDriver`, a Redis or Postgres one).
+    ///   - policies: the policy table.
+    ///   - hasher: the key hasher (carries the deployment secret).
+    ///   - degrade: the degradation middleware (a fallback store, breaker or monitor).
+    ///   - logger: the logger for middleware.
+    public init<Base: PersistDriver>(
+        wrapping base: Base, policies: PolicyTable = PolicyTable(), hasher: KeyHasher = KeyHasher(),
+        degrade: Degrade<ContinuousClock> = Degrade(), logger: Logger = CacheContext.disabledLogger
+    ) where Client == PersistDriverClient<Base, ContinuousClock>, Chain == SpillwayPersistChain {
+        self.init(cache: GuardedCache(client: PersistDriverClient(base), policies: policies, logger: logger) {
+            KeyGuard(hasher: hasher)
+            LimitsGuard()
+            degrade
+        })
+    }
+}

@@ -1,0 +1,30 @@
+public import Spillway
+
+/// A backend that does nothing and answers at once: the baseline for measuring what the chain
+/// itself costs. Every write reports stored, every read misses.
+public struct NoopCacheClient: CacheClient {
+    /// Creates the client.
+    @inlinable public init() {}
+
+    /// Everything native; no size limit of its own.
+    public var capabilities: CacheCapabilities { CacheCapabilities() }
+
+    /// Always zero bytes, no limit.
+    public func memoryStats() async throws(CacheError) -> CacheMemoryStats {
+        CacheMemoryStats(usedBytes: 0, maxBytes: nil, keyCount: 0)
+    }
+
+    /// Answers the operation with a neutral reply.
+    @inlinable
+    public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+        switch operation {
+        case .get: .value(nil)
+        case .mget(let keys): .values(Array(repeating: nil, count: keys.count))
+        case .set, .mset: .write(WriteResult(.stored))
+        case .delete: .count(0)
+        case .exists, .expire: .bool(false)
+        case .increment(_, let by, _): .integer(by)
+        case .throttle: .throttle(GCRADecision(allowed: true, remaining: 0, retryAfter: .zero, resetAfter: .zero))
+        }
+    }
+}

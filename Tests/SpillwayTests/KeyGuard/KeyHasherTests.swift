@@ -1,0 +1,125 @@
+import Foundation
+import NIOCore
+import Spillway
+import Testing
+
+@Suite("Key hash format v1")
+struct KeyHasherTests {
+    let hasher = KeyHasher()
+
+    func hashed(_ s: String, max: Int = 256) -> String {
+        hasher.hashed(CacheKey(s), maxKeyBytes: max).string
+    }
+
+    @Test("format is <prefix>…#v1:<32 hex>, within maxKeyBytes")
+    func format() throws {
+        let key = "celery-task-lock:" + String(repeating: "x", count: 10_000) + "-first_task_at"
+        let out = hashed(key)
+        #expect(out.hasPrefix("celery-task-lock:xxxxxxxxxxxxxxxxxxxxxxx…#v1:"))
+        let hex = try #require(out.split(separator: ":").last)
+        #expect(hex.count == 32)
+        #expect(hex.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        #expect(out.utf8.count <= 256)
+        #expect(out.utf8.count == 40 + KeyHasher.suffixBytes)
+        // The digest is the keyed XXH3-128 of the whole original key.
+        let digest = XXH3.hash128(key, secret: XXH3Secret(keyMaterial: KeyHasher.defaultKeyMaterial))
+        #expect(String(hex) == digest.description)
+    }
+
+    @Test("deterministic, and distinct keys with a shared prefix stay distinct")
+    func deterministic() {
+        let base = String(repeating: "p", count: 9000)
+        #expect(hashed(base + "-first_task_at") == hashed(base + "-first_task_at"))
+        #expect(hashed(base + "-first_task_at") != hashed(base + "-count_tasks"))
+        #expect(KeyHasher().hashed(CacheKey(base), maxKeyBytes: 256) == hasher.hashed(CacheKey(base), maxKeyBytes: 256))
+    }
+
+    @Test("a different secret gives a different key")
+    func secret() {
+        let other = KeyHasher(secret: XXH3Secret(keyMaterial: "prod-2026"))
+        let key = CacheKey(String(repeating: "k", count: 500))
+        #expect(other.hashed(key, maxKeyBytes: 256) != hasher.hashed(key, maxKeyBytes: 256))
+    }
+
+    @Test("the readable prefix is cut on a UTF-8 boundary", arguments: [38, 39, 40, 41, 42])
+    func utf8Cut(padding: Int) throws {
+        // "é" is 2 bytes, "日" is 3, "😀" is 4: put them across the 40-byte cut.
+        let key = String(repeating: "a", count: padding - 3) + "é日😀" + String(repeating: "z", count: 400)
+        let out = hasher.hashed(CacheKey(key), maxKeyBytes: 256)
+        let text = try #require(String(validating: out.bytes.readableBytesView, as: UTF8.self), "output must be valid UTF-8")
+        let prefix = try #require(text.components(separatedBy: "…").first)
+        #expect(prefix.utf8.count <= 40)
+        #expect(key.hasPrefix(prefix))
+    }
+
+    @Test("binary keys: prefix stops at the first invalid byte, hash covers everything")
+    func binary() {
+        var bytes = Array("bin:".utf8)
+        bytes += [0xFF, 0xFE, 0x00] + [UInt8](repeating: 7, count: 600)
+        let out = hasher.hashed(CacheKey(bytes), maxKeyBytes: 256)
+        #expect(out.string.hasPrefix("bin:…#v1:"))
+        var changed = bytes
+        changed[changed.count - 1] = 8
+        #expect(hasher.hashed(CacheKey(changed), maxKeyBytes: 256) != out)
+    }
+
+    @Test("a hash tag inside the readable prefix is kept once")
+    func tagInPrefix() {
+        let out = hashed("{user42}:rate:" + String(repeating: "q", count: 600))
+        #expect(out.hasPrefix("{user42}:rate:"))
+        #expect(out.components(separatedBy: "{").count == 2)
+        #expect(Self.slotTag(out) == "user42")
+    }
+
+    @Test("a hash tag beyond the prefix is appended, and the prefix stops before its brace")
+    func tagAfterPrefix() {
+        let key = "orders:" + String(repeating: "x", count: 100) + "{tenant-7}" + String(repeating: "y", count: 500)
+        let out = hashed(key)
+        #expect(Self.slotTag(out) == "tenant-7")
+        #expect(out.contains("…{tenant-7}#v1:"))
+        #expect(out.utf8.count <= 256)
+    }
+
+    @Test("a tag cut by the prefix limit is not split")
+    func tagStraddlingCut() {
+        let key = String(repeating: "a", count: 35) + "{long-tenant-id}" + String(repeating: "b", count: 500)
+        let out = hashed(key)
+        #expect(Self.slotTag(out) == "long-tenant-id")
+        #expect(out.hasPrefix(String(repeating: "a", count: 35) + "…{long-tenant-id}#v1:"))
+    }
+
+    @Test("an empty {} is not a tag; the first brace pair decides, as in Redis")
+    func redisTagRules() {
+        #expect(Self.slotTag("a{}b{c}") == nil)
+        #expect(Self.slotTag("a{b}{c}") == "b")
+        let out = hashed("{}" + String(repeating: "z", count: 400))
+        #expect(Self.slotTag(out) == nil)
+    }
+
+    @Test("a tag too long to fit is replaced by its keyed hash, same for every key with it")
+    func hugeTag() {
+        let tag = "{" + String(repeating: "t", count: 300) + "}"
+        let a = hashed("a:" + tag + "1", max: 128)
+        let b = hashed("b:" + tag + "2", max: 128)
+        #expect(a.utf8.count <= 128 && b.utf8.count <= 128)
+        let ta = Self.slotTag(a)
+        #expect(ta != nil && ta == Self.slotTag(b))
+        #expect(ta?.hasPrefix("#") == true)
+    }
+
+    @Test("small maxKeyBytes still fits", arguments: [48, 50, 64, 100])
+    func smallBudgets(max: Int) {
+        let out = hashed(String(repeating: "m", count: 1000), max: max)
+        #expect(out.utf8.count <= max)
+        #expect(out.contains("#v1:"))
+    }
+
+    /// Redis Cluster's rule for the part of a key that is hashed to a slot.
+    static func slotTag(_ key: String) -> String? {
+        let bytes = Array(key.utf8)
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "{")),
+            let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
+        else { return nil }
+        return String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import NIOCore
+import Spillway
+import SpillwayTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("FileBlobStore")
+struct FileBlobStoreTests {
+    /// Runs `body` with a store in a fresh temporary directory, removed afterwards.
+    static func withStore<R>(_ body: (FileBlobStore) async throws -> R) async throws -> R {
+        let store = try FileBlobStore.temporary()
+        defer { try? store.removeAll() }
+        return try await body(store)
+    }
+
+    @Test("put, get, scan, setExpiry and delete; files sit in sharded directories named only by the id")
+    func basics() async throws {
+        try await Self.withStore { store in
+            let now = BlobTimestamp(millisecondsSince1970: 1_800_000_000_000)
+            var ids: [BlobID] = []
+            for i in 0..<40 {
+                let meta = BlobMetadata(createdAt: now, expiresAt: i % 2 == 0 ? now.advanced(by: .seconds(i)) : nil, ownerKey: CacheKey("owner:\(i)"))
+                ids.append(try await store.put(spillBytes(100 + i, seed: UInt8(i)), metadata: meta))
+            }
+            for (i, id) in ids.enumerated() {
+                #expect(try await store.get(id) == spillBytes(100 + i, seed: UInt8(i)))
+                let path = store.path(of: id)
+                #expect(path == store.root + "/" + id.description.prefix(2) + "/" + id.description + ".blob")
+                #expect(FileManager.default.fileExists(atPath: path))
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: store.root + "/tmp").isEmpty, "no temporary files left")
+            // Paging: bounded pages, in id order, covering everything exactly once.
+            var seen: [BlobInfo] = []
+            var cursor: BlobID?
+            repeat {
+                let page = try await store.scan(after: cursor, limit: 7)
+                #expect(page.blobs.count <= 7)
+                seen += page.blobs
+                cursor = page.next
+            } while cursor != nil
+            #expect(seen.map(\.id) == ids.sorted())
+            for info in seen {
+                let i = ids.firstIndex(of: info.id)!
+                #expect(info.length == 100 + i)
+                #expect(info.metadata.ownerKey == CacheKey("owner:\(i)"))
+                #expect(info.metadata.expiresAt == (i % 2 == 0 ? now.advanced(by: .seconds(i)) : nil))
+            }
+            #expect(try await store.setExpiry(ids[1], now))
+            #expect(try await store.scan(after: nil, limit: 100).blobs.first { $0.id == ids[1] }?.metadata.expiresAt == now)
+            #expect(try store.count() == 40)
+            #expect(try store.totalBytes() > (100...139).reduce(0, +))
+            #expect(try await store.delete(ids[0]))
+            #expect(try await store.delete(ids[0]) == false)
+            #expect(try await store.get(ids[0]) == nil)
+            #expect(try await store.setExpiry(ids[0], nil) == false)
+        }
+    }
+
+    @Test("through ValueSpill: a 1 MiB value round-trips, and one flipped byte in the file is a miss counted as corruption")
+    func flippedByte() async throws {
+        try await Self.withStore { store in
+            let client = SpillTestClient(MemoryCache())
+            let metrics = SpillTestMetrics()
+            let cache = ValueSpillTests.cache(client, store, metrics: metrics)
+            let value = spillBytes(1 << 20)
+            try await cache.set("file:big", value: value, ttl: .seconds(60))
+            #expect(try await cache.get("file:big") == value)
+            let id = try #require(try await store.scan(after: nil, limit: 10).blobs.first?.id)
+            let fd = open(store.path(of: id), O_RDWR)
+            #expect(fd >= 0)
+            var byte: UInt8 = 0
+            let size = lseek(fd, 0, SEEK_END)
+            #expect(pread(fd, &byte, 1, size - 1000) == 1)
+            byte ^= 0x01
+            #expect(pwrite(fd, &byte, 1, size - 1000) == 1)
+            close(fd)
+            #expect(try await cache.get("file:big") == nil)
+            #expect(metrics.total("spillway_blob_corruption_total") == 1)
+            // A truncated file is corruption too.
+            #expect(truncate(store.path(of: id), 20) == 0)
+            #expect(try await cache.get("file:big") == nil)
+            #expect(metrics.total("spillway_blob_corruption_total") == 2)
+            // Deleting the key releases the file.
+            #expect(try await cache.delete("file:big"))
+            #expect(try store.count() == 0)
+        }
+    }
+
+    @Test("the shared ValueSpill behaviours hold on FileBlobStore: threshold, overwrite, delete, OOM rollback", arguments: TestBackend.allCases)
+    func sharedBehaviours(backend: TestBackend) async throws {
+        try await Self.withStore { store in
+            try await backend.withClient(maxMemory: 256 * 1024, policy: .noEviction) { base in
+                let client = SpillTestClient(base)
+                let cache = ValueSpillTests.cache(client, store)
+                for size in [1023, 1024, 1025] {
+                    try await cache.set(CacheKey("f:\(size)"), value: spillBytes(size))
+                    #expect(try await cache.get(CacheKey("f:\(size)")) == spillBytes(size))
+                }
+                #expect(try store.count() == 1)
+                try await cache.set("f:1025", value: spillBytes(2000, seed: 3))
+                #expect(try store.count() == 1)
+                try await cache.delete("f:1025")
+                #expect(try store.count() == 0)
+                #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 1000) > 0)
+                await #expect(throws: CacheError.self) { try await cache.set("f:oom", value: spillBytes(100_000)) }
+                #expect(try store.count() == 0, "the blob of the refused pointer is gone")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: store.root + "/tmp").isEmpty)
+            }
+        }
+    }
+
+    @Test("a full disk gives a typed .blobStore error naming the errno, and leaves no file behind")
+    func fullDisk() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-tmpfs-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        if Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir]) {
+            // A real tiny filesystem.
+            defer { _ = Self.run("/bin/umount", [dir]) }
+            let store = try FileBlobStore(root: dir + "/blobs")
+            let cache = ValueSpillTests.cache(SpillTestClient(MemoryCache()), store)
+            try await cache.set("disk:1", value: spillBytes(100_000))
+            do throws(CacheError) {
+                try await cache.set("disk:2", value: spillBytes(200_000))
+                Issue.record("a full tmpfs accepted the blob")
+            } catch {
+                #expect(error.code == .blobStore)
+                #expect(error.message.contains("ENOSPC"), "\(error)")
+                #expect((error.underlying as? BlobIOError)?.errnoName == "ENOSPC")
+            }
+            #expect(try store.count() == 1)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/blobs/tmp").isEmpty, "the partial temporary file was removed")
+            #expect(try await cache.get("disk:1") == spillBytes(100_000))
+            #expect(try await cache.get("disk:2") == nil)
+            // Read-only: EROFS, typed, even for root.
+            #expect(Self.run("/bin/mount", ["-o", "remount,ro", dir]))
+            do throws(CacheError) {
+                _ = try await store.put(spillBytes(10), metadata: BlobMetadata(createdAt: spillOrigin))
+                Issue.record("a read-only store accepted a blob")
+            } catch {
+                #expect(error.code == .blobStore)
+                #expect(error.message.contains("EROFS"), "\(error)")
+            }
+        } else {
+            // No permission to mount here: inject the write failure by making the store's
+            // temporary directory unusable, and check the same typed error.
+            let store = try FileBlobStore(root: dir + "/blobs")
+            try FileManager.default.removeItem(atPath: dir + "/blobs/tmp")
+            _ = FileManager.default.createFile(atPath: dir + "/blobs/tmp", contents: Data())
+            do throws(CacheError) {
+                _ = try await store.put(spillBytes(10), metadata: BlobMetadata(createdAt: spillOrigin))
+                Issue.record("a broken store accepted a blob")
+            } catch {
+                #expect(error.code == .blobStore)
+                #expect(error.message.contains("ENOTDIR"), "\(error)")
+            }
+        }
+    }
+
+    @Test("temporary files of interrupted writes are removed once old, fresh ones are kept; the sweeper does it too")
+    func staleWrites() async throws {
+        try await Self.withStore { store in
+            let old = store.root + "/tmp/" + BlobID.random().description + ".tmp"
+            let fresh = store.root + "/tmp/" + BlobID.random().description + ".tmp"
+            _ = FileManager.default.createFile(atPath: old, contents: Data("partial".utf8))
+            _ = FileManager.default.createFile(atPath: fresh, contents: Data("partial".utf8))
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: old)
+            let sweeper = BlobSweeper(store: store, client: SpillTestClient(MemoryCache()), minimumAge: .zero, clock: ManualClock())
+            let report = try await sweeper.sweepOnce()
+            #expect(report.staleWritesRemoved == 1)
+            #expect(!FileManager.default.fileExists(atPath: old))
+            #expect(FileManager.default.fileExists(atPath: fresh))
+            #expect(try await store.removeStaleWrites(olderThan: .zero) == 1)
+            #expect(try await MemoryBlobStore().removeStaleWrites(olderThan: .zero) == 0)
+        }
+    }
+
+    @Test("a root that cannot be a directory is a typed error at init")
+    func badRoot() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-file-\(UInt32.random(in: 0...UInt32.max))").path
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        do throws(CacheError) {
+            _ = try FileBlobStore(root: file)
+            Issue.record("a regular file was accepted as a root")
+        } catch {
+            #expect(error.code == .blobStore)
+        }
+        do throws(CacheError) {
+            _ = try FileBlobStore(root: file + "/sub")
+            Issue.record("a path under a regular file was accepted as a root")
+        } catch {
+            #expect(error.code == .blobStore)
+            #expect(error.message.contains("ENOTDIR"), "\(error)")
+        }
+    }
+
+    static func run(_ tool: String, _ arguments: [String]) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus == 0
+        } catch {
+            return false
+        }
+    }
+}
