@@ -9,7 +9,7 @@ import Darwin
 
 /// Audits a keyspace against a policy table, one record at a time, in bounded memory.
 ///
-/// Each key gets the policy of its longest matching prefix over the defaults (a stored key does
+/// Each key gets the policy of its matching prefixes over the defaults (a stored key does
 /// not say which route wrote it, so route overrides do not apply). The auditor counts every
 /// violation, keeps the first ``maximumListed``, totals bytes per prefix, flags payload-looking
 /// keys, and estimates what hashing over-long keys and spilling large values would save.

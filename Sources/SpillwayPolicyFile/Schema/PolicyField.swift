@@ -44,6 +44,6 @@ public enum PolicySection: String, CaseIterable, Sendable, Hashable {
     case defaults
     /// Overrides by route (`POST /orders/upload`) or job (`job:resize`).
     case routes
-    /// Overrides by key prefix; the longest matching prefix applies.
+    /// Overrides by key prefix; matching prefixes apply from shortest to longest.
     case prefixes
 }

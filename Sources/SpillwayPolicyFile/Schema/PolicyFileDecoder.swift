@@ -377,8 +377,9 @@ struct PolicyFileDecoder {
 
     // MARK: - Contradictions
 
-    /// Checks `spillAbove < maxValueBytes` for the defaults, every route, every prefix, and every
-    /// route combined with every prefix (the policy an operation really gets). Each contradiction
+    /// Checks `spillAbove < maxValueBytes` for the defaults, every route, every prefix (with the
+    /// shorter prefixes it extends), and every route combined with every prefix (the policy an
+    /// operation really gets). Each contradiction
     /// is reported once, at the line of the more specific of the two fields.
     private mutating func checkContradictions() {
         var reported = Set<[Int]>()
@@ -409,12 +410,19 @@ struct PolicyFileDecoder {
                 "spillAbove \(ByteSize.format(spillValue)) (\(origin(spill.line, spill.from))) is not below maxValueBytes \(ByteSize.format(limit.value)) (\(origin(limit.line, limit.from)))\(context): values above maxValueBytes are refused, so nothing would ever be spilled"
             )
         }
+        // A longer prefix inherits from the shorter prefixes it extends, as in `PolicyTable`.
+        let chains: [(name: String, layers: [Layer])] = prefixes.map { entry in
+            let chain = prefixes.filter { entry.name.hasPrefix($0.name) }
+                .sorted { $0.name.utf8.count < $1.name.utf8.count }
+                .map(\.layer)
+            return (entry.layer.name, chain)
+        }
         check([defaults], context: "")
         for route in routes { check([defaults, route.layer], context: "") }
-        for prefix in prefixes { check([defaults, prefix.layer], context: "") }
+        for chain in chains { check([defaults] + chain.layers, context: "") }
         for route in routes {
-            for prefix in prefixes {
-                check([defaults, route.layer, prefix.layer], context: " when \(route.layer.name) writes a key under \(prefix.layer.name)")
+            for chain in chains {
+                check([defaults, route.layer] + chain.layers, context: " when \(route.layer.name) writes a key under \(chain.name)")
             }
         }
     }

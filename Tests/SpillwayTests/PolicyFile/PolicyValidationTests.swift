@@ -74,7 +74,7 @@ struct PolicyValidationTests {
         #expect(lockInUpload.onOOM == .fail && lockInUpload.priority == .low)
         let orderLock = table.resolve(route: "POST /orders/upload", key: "lock:order:42")
         #expect(orderLock.maxKeyBytes == 128)
-        #expect(orderLock.onOOM == .fallback, "the longest prefix wins alone: 'lock:order:' does not set onOOM, so the route's applies")
+        #expect(orderLock.onOOM == .fail, "'lock:order:' inherits onOOM from 'lock:', the shorter prefix it extends")
         #expect(table.resolve(route: "GET /unknown", key: "lock:1").onOOM == .fail)
     }
 
@@ -140,6 +140,14 @@ struct PolicyValidationTests {
             maxValueBytes: 1MiB
         """)
         #expect(combined.map(\.line) == [8, 10])
+        // A longer prefix inherits the shorter one's spillAbove.
+        let nested = errors("""
+        prefixes:
+          "img:": {spillAbove: 2MiB}
+          "img:thumb:": {maxValueBytes: 1MiB}
+        """)
+        #expect(nested.map(\.line) == [3])
+        #expect(nested.first?.message.contains("spillAbove 2MiB (prefix 'img:', line 2) is not below maxValueBytes 1MiB (prefix 'img:thumb:', line 3)") == true)
         #expect(combined.first?.message.contains("when route 'POST /upload' writes a key under prefix 'small:'") == true)
 
         let againstBuiltIn = errors("defaults:\n  maxValueBytes: 100KiB\n")
