@@ -26,37 +26,105 @@ final class SwitchableOOMClient<Base: CacheClient>: CacheClient {
 
     func memoryStats() async throws(CacheError) -> CacheMemoryStats { try await base.memoryStats() }
 
+    /// Counts writes that reached this client, and those refused with OOM (by the switch or by
+    /// the backend behind it).
     func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
-        if operation.isWrite {
-            let refuse = state.withLock { s -> Bool in
-                s.writesSeen += 1
-                if s.refuse { s.writesRefused += 1 }
-                return s.refuse
-            }
-            if refuse { throw CacheError(.outOfMemory, CacheError.redisOOMMessage) }
+        guard operation.isWrite else { return try await base.execute(operation) }
+        let refuse = state.withLock { s -> Bool in
+            s.writesSeen += 1
+            if s.refuse { s.writesRefused += 1 }
+            return s.refuse
         }
-        return try await base.execute(operation)
+        if refuse { throw CacheError(.outOfMemory, CacheError.redisOOMMessage) }
+        do {
+            return try await base.execute(operation)
+        } catch {
+            if error.code == .outOfMemory { state.withLock { $0.writesRefused += 1 } }
+            throw error
+        }
     }
 }
 
-/// Writes filler keys straight to the backend until it refuses one with OOM.
-/// - Returns: how many keys were stored.
+/// Writes filler keys straight to the backend until it refuses writes steadily with OOM.
+///
+/// A real Redis refuses a write while `used_memory` is above `maxmemory`, and its `used_memory`
+/// moves by a few KB on its own (client buffers shrink in the background). Stopping at the first
+/// refusal would leave it a few bytes over the limit, and it would soon accept writes again. So
+/// after the first refusal this frees a little (deletes the last small fillers) until one large
+/// value (24 KB) is accepted: memory then sits far above the limit. `MemoryCache` behaves the
+/// same way, exactly. Filler keys are `<prefix><n>` for n in `0..<returned count`.
+/// - Returns: how many filler keys were written (stored or not).
 @discardableResult
 func fillUntilOOM(_ client: some CacheClient, prefix: String = "filler:", valueBytes: Int = 200) async throws -> Int {
-    let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: valueBytes)
-    for index in 0..<1_000_000 {
-        let refused = await refusesWrite(client, CacheKey("\(prefix)\(index)"), value)
-        if refused { return index }
+    let small = ByteBuffer(repeating: UInt8(ascii: "x"), count: valueBytes)
+    let large = ByteBuffer(repeating: UInt8(ascii: "y"), count: 24 * 1024)
+    var index = 0
+    var stored: [CacheKey] = []
+    func write(_ value: ByteBuffer) async throws -> Bool {
+        let key = CacheKey("\(prefix)\(index)")
+        index += 1
+        let refused = try await refusesWrite(client, key, value)
+        if !refused { stored.append(key) }
+        return refused
     }
-    throw CacheError(.other, "the backend never refused a write")
+    // Fill with small values up to the limit.
+    while try await !write(small) {
+        if index > 1_000_000 { throw CacheError(.other, "the backend never refused a write") }
+    }
+    // Step back under the limit a little at a time, until one large value is accepted.
+    while try await write(large) {
+        guard let last = stored.popLast() else { throw CacheError(.other, "could not push the backend over its limit") }
+        _ = try await client.execute(.delete(last))
+    }
+    // Now far above the limit: small writes are refused.
+    for _ in 0..<3 where try await !write(small) {
+        throw CacheError(.other, "the backend still accepts writes after being filled")
+    }
+    return index
 }
 
-private func refusesWrite(_ client: some CacheClient, _ key: CacheKey, _ value: ByteBuffer) async -> Bool {
+/// Whether the backend refuses one write with OOM.
+/// - Throws: any other failure, so a broken backend fails the test instead of looping.
+private func refusesWrite(_ client: some CacheClient, _ key: CacheKey, _ value: ByteBuffer) async throws -> Bool {
     do {
         _ = try await client.execute(.set(key, value, SetOptions()))
         return false
-    } catch {
-        return error.code == .outOfMemory
+    } catch where error.code == .outOfMemory {
+        return true
     }
 }
 
+/// A client wrapper that remembers whether the backend itself refused the last write with OOM,
+/// so a test can repeat a write until the backend really refuses it. (A real Redis near its limit
+/// accepts a write now and then as its buffers shrink; `MemoryCache` refuses every one.)
+final class RefusalProbe<Base: CacheClient>: CacheClient {
+    let base: Base
+    private let lastRefused = Mutex(false)
+
+    init(_ base: Base) { self.base = base }
+
+    var capabilities: CacheCapabilities { base.capabilities }
+    func memoryStats() async throws(CacheError) -> CacheMemoryStats { try await base.memoryStats() }
+
+    func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+        guard operation.isWrite else { return try await base.execute(operation) }
+        do {
+            let reply = try await base.execute(operation)
+            lastRefused.withLock { $0 = false }
+            return reply
+        } catch {
+            lastRefused.withLock { $0 = error.code == .outOfMemory }
+            throw error
+        }
+    }
+
+    /// Runs `attempt(n)` for n = 0, 1, 2… until the backend refused the write it made, and
+    /// returns that attempt's result. Each attempt should use a fresh key.
+    func untilRefused<R>(maxAttempts: Int = 200, _ attempt: (Int) async throws -> R) async throws -> R {
+        for n in 0..<maxAttempts {
+            let result = try await attempt(n)
+            if lastRefused.withLock({ $0 }) { return result }
+        }
+        throw CacheError(.other, "the backend accepted \(maxAttempts) writes in a row after being filled")
+    }
+}
