@@ -45,52 +45,33 @@ final class SwitchableOOMClient<Base: CacheClient>: CacheClient {
     }
 }
 
-/// Writes filler keys straight to the backend until it refuses writes steadily with OOM.
-///
-/// A real Redis refuses a write while `used_memory` is above `maxmemory`, and its `used_memory`
-/// moves by a few KB on its own (client buffers shrink in the background). Stopping at the first
-/// refusal would leave it a few bytes over the limit, and it would soon accept writes again. So
-/// after the first refusal this frees a little (deletes the last small fillers) until one large
-/// value (24 KB) is accepted: memory then sits far above the limit. `MemoryCache` behaves the
-/// same way, exactly. Filler keys are `<prefix><n>` for n in `0..<returned count`.
-/// - Returns: how many filler keys were written (stored or not).
+/// Writes filler keys straight to the backend until it refuses one with OOM.
+/// - Returns: how many keys were stored.
 @discardableResult
 func fillUntilOOM(_ client: some CacheClient, prefix: String = "filler:", valueBytes: Int = 200) async throws -> Int {
-    let small = ByteBuffer(repeating: UInt8(ascii: "x"), count: valueBytes)
-    let large = ByteBuffer(repeating: UInt8(ascii: "y"), count: 24 * 1024)
-    var index = 0
-    var stored: [CacheKey] = []
-    func write(_ value: ByteBuffer) async throws -> Bool {
-        let key = CacheKey("\(prefix)\(index)")
-        index += 1
-        let refused = try await refusesWrite(client, key, value)
-        if !refused { stored.append(key) }
-        return refused
+    // A real Redis counts the refused command's own bytes when it checks `maxmemory`, so smaller
+    // writes may still fit after a refusal: keep filling with smaller values until even a
+    // one-byte write is refused. Returns how many keys were stored (`prefix0..<n`).
+    var size = valueBytes
+    var stored = 0
+    for _ in 0..<1_000_000 {
+        let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
+        if await refusesWrite(client, CacheKey("\(prefix)\(stored)"), value) {
+            if size == 1 { return stored }
+            size = max(1, size / 4)
+        } else {
+            stored += 1
+        }
     }
-    // Fill with small values up to the limit.
-    while try await !write(small) {
-        if index > 1_000_000 { throw CacheError(.other, "the backend never refused a write") }
-    }
-    // Step back under the limit a little at a time, until one large value is accepted.
-    while try await write(large) {
-        guard let last = stored.popLast() else { throw CacheError(.other, "could not push the backend over its limit") }
-        _ = try await client.execute(.delete(last))
-    }
-    // Now far above the limit: small writes are refused.
-    for _ in 0..<3 where try await !write(small) {
-        throw CacheError(.other, "the backend still accepts writes after being filled")
-    }
-    return index
+    throw CacheError(.other, "the backend never refused a write")
 }
 
-/// Whether the backend refuses one write with OOM.
-/// - Throws: any other failure, so a broken backend fails the test instead of looping.
-private func refusesWrite(_ client: some CacheClient, _ key: CacheKey, _ value: ByteBuffer) async throws -> Bool {
+private func refusesWrite(_ client: some CacheClient, _ key: CacheKey, _ value: ByteBuffer) async -> Bool {
     do {
         _ = try await client.execute(.set(key, value, SetOptions()))
         return false
-    } catch where error.code == .outOfMemory {
-        return true
+    } catch {
+        return error.code == .outOfMemory
     }
 }
 
