@@ -105,16 +105,7 @@ struct FileBlobStoreTests {
                 #expect(try store.count() == 1)
                 try await cache.delete("f:1025")
                 #expect(try store.count() == 0)
-                var i = 0
-                while true {
-                    do throws(CacheError) {
-                        _ = try await client.execute(.set(CacheKey("fill:\(i)"), spillBytes(1000), SetOptions()))
-                        i += 1
-                    } catch {
-                        #expect(error.code == .outOfMemory)
-                        break
-                    }
-                }
+                #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 1000) > 0)
                 await #expect(throws: CacheError.self) { try await cache.set("f:oom", value: spillBytes(100_000)) }
                 #expect(try store.count() == 0, "the blob of the refused pointer is gone")
                 #expect(try FileManager.default.contentsOfDirectory(atPath: store.root + "/tmp").isEmpty)

@@ -138,17 +138,7 @@ struct ValueSpillTests {
             let metrics = SpillTestMetrics()
             let cache = Self.cache(client, store, metrics: metrics)
             // Fill the backend past maxmemory with small values that do not spill.
-            var filled = false
-            for i in 0..<10_000 {
-                do throws(CacheError) {
-                    _ = try await client.execute(.set(CacheKey("fill:\(i)"), spillBytes(900), SetOptions()))
-                } catch {
-                    #expect(error.code == .outOfMemory)
-                    filled = true
-                    break
-                }
-            }
-            #expect(filled, "the backend never answered OOM")
+            #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 900) > 0, "the backend never answered OOM")
             await #expect(throws: CacheError.self) { try await cache.set("spill:oom", value: spillBytes(50_000)) }
             do throws(CacheError) {
                 try await cache.set("spill:oom", value: spillBytes(50_000))
@@ -309,16 +299,7 @@ struct ValueSpillDegradeTests {
             }
             try await cache.set("d:kept", value: spillBytes(4000))
             #expect(await store.count == 1)
-            var i = 0
-            while true {
-                do throws(CacheError) {
-                    _ = try await client.execute(.set(CacheKey("fill:\(i)"), spillBytes(900), SetOptions()))
-                    i += 1
-                } catch {
-                    #expect(error.code == .outOfMemory)
-                    break
-                }
-            }
+            #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 900) > 0)
             let outcome = try await cache.set("d:shed", value: spillBytes(50_000))
             #expect(outcome == .dropped(.outOfMemory))
             #expect(await store.count == 1, "only the blob of the stored key remains")
