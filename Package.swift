@@ -172,20 +172,23 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
 }
 
 // libFuzzer target for the policy-file parser (Fuzz/PolicyFuzzer), built only when SPILLWAY_FUZZ
-// is set, into its own scratch path. Only the fuzzer and SpillwayPolicyFile are instrumented.
+// is set (to the path of compiler-rt's libclang_rt.fuzzer_no_main archive: SwiftPM renames an
+// executable's entry point, so the fuzzer brings its own main and runs libFuzzer's driver), into
+// its own scratch path. Only the fuzzer and SpillwayPolicyFile are instrumented.
 // Run: scripts/fuzz-policy.sh [SECONDS]
-if ProcessInfo.processInfo.environment["SPILLWAY_FUZZ"] != nil {
+if let libFuzzer = ProcessInfo.processInfo.environment["SPILLWAY_FUZZ"] {
     let fuzz: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
     for target in package.targets where target.name == "SpillwayPolicyFile" {
         target.swiftSettings = (target.swiftSettings ?? []) + fuzz
     }
-    package.targets.append(
+    package.targets.append(contentsOf: [
+        .target(name: "CFuzzerDriver", path: "Fuzz/CFuzzerDriver"),
         .executableTarget(
             name: "PolicyFuzzer",
-            dependencies: ["Spillway", "SpillwayPolicyFile"],
+            dependencies: ["Spillway", "SpillwayPolicyFile", "CFuzzerDriver"],
             path: "Fuzz/PolicyFuzzer",
-            swiftSettings: fuzz + [.unsafeFlags(["-parse-as-library"])],
-            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
-        )
-    )
+            swiftSettings: fuzz,
+            linkerSettings: [.unsafeFlags(["-sanitize=address", "-Xlinker", libFuzzer, "-lstdc++"])]
+        ),
+    ])
 }

@@ -13,8 +13,13 @@ seconds=${1:-120}
 shift || true
 cd "$root"
 
-SPILLWAY_FUZZ=1 swift build --scratch-path .build-fuzz --product PolicyFuzzer >&2
-fuzzer=$(SPILLWAY_FUZZ=1 swift build --scratch-path .build-fuzz --product PolicyFuzzer --show-bin-path)/PolicyFuzzer
+# libFuzzer without its main (see Package.swift), from the toolchain's compiler-rt.
+swiftc=$(readlink -f "$(command -v swiftc)")
+export SPILLWAY_FUZZ
+SPILLWAY_FUZZ=$(ls "$(dirname "$swiftc")"/../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a 2>/dev/null | head -1)
+[ -f "$SPILLWAY_FUZZ" ] || { echo "libclang_rt.fuzzer_no_main not found next to $swiftc" >&2; exit 1; }
+swift build --scratch-path .build-fuzz --product PolicyFuzzer >&2
+fuzzer=$(swift build --scratch-path .build-fuzz --product PolicyFuzzer --show-bin-path)/PolicyFuzzer
 
 mkdir -p fuzz-out/corpus fuzz-out/crashes
 cp -n Fuzz/corpus/policy/* fuzz-out/corpus/ 2>/dev/null || true

@@ -1,15 +1,14 @@
 import Spillway
 import SpillwayPolicyFile
 
-/// libFuzzer entry point: parses and validates arbitrary bytes as a policy file, then checks
+/// The libFuzzer callback: parses and validates arbitrary bytes as a policy file, then checks
 /// invariants that must hold for any input:
 /// - every diagnostic has a line inside the file;
 /// - a file without errors yields policies, and its generated Swift is deterministic;
 /// - a valid file's table resolves without trapping, and its policies satisfy the validated
 ///   limits (maxKeyBytes ≥ the minimum, spillAbove < maxValueBytes, positive TTLs and throttles).
-@_cdecl("LLVMFuzzerTestOneInput")
-public func policyFuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = UnsafeBufferPointer(start: data, count: size)
+func policyFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = UnsafeBufferPointer(start: data, count: data == nil ? 0 : size)
     let result = PolicyFile.check(bytes)
     let lines = 1 + bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
     for d in result.diagnostics {

@@ -1,0 +1,2 @@
+// Declarations only (see include/CFuzzerDriver.h); libFuzzer provides LLVMFuzzerRunDriver.
+#include "CFuzzerDriver.h"
