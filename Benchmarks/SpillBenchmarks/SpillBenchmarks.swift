@@ -62,26 +62,33 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(try await cache.get("bench:mib"))
         }
         benchmark.stopMeasurement()
-        precondition(try await cache.get("bench:mib") == mib)
+        let check = try await cache.get("bench:mib")
+        precondition(check == mib)
     }
 
     for sync in [true, false] {
         Benchmark("direct file: write\(sync ? "+fsync" : "")+read 1 MiB", configuration: fileConfig) { benchmark in
             let store = try FileBlobStore.temporary(name: "bench")
             defer { try? store.removeAll() }
-            let path = store.root + "/direct.bin"
-            defer { unlink(path) }
+            var n = 0
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
+                // A new file each time, as the store writes one per blob, and the previous one
+                // removed, as an overwrite releases the old blob.
+                n += 1
+                let path = store.root + "/tmp/direct-\(n).bin"
                 blackHole(directWriteRead(mib, path: path, sync: sync))
+                if n > 1 { unlink(store.root + "/tmp/direct-\(n - 1).bin") }
             }
+            benchmark.stopMeasurement()
+            unlink(store.root + "/tmp/direct-\(n).bin")
         }
     }
 }
 
 /// Writes `bytes` to a new file at `path` (optionally fsynced), then reads them back.
 func directWriteRead(_ bytes: ByteBuffer, path: String, sync: Bool) -> ByteBuffer {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
     precondition(fd >= 0)
     bytes.withUnsafeReadableBytes { b in
         var off = 0

@@ -12,8 +12,9 @@ import Darwin
 /// - Layout: `<root>/<first two hex digits of the id>/<32 hex digits>.blob`, 256 shard
 ///   directories created on demand; `<root>/tmp/` for writes in progress.
 /// - Writes are atomic: the record is written to a new temporary file (`O_EXCL`), `fsync`ed,
-///   renamed into its shard, and the shard directory is `fsync`ed. A reader never sees half a
-///   blob, and a crash leaves at most a temporary file.
+///   and renamed into its shard (and the shard directory `fsync`ed, with ``syncDirectories``).
+///   A reader never sees half a blob, and a crash leaves at most a temporary file (which the
+///   sweeper removes) or loses the newest renames (counted misses).
 /// - File names come only from random ``BlobID``s, never from keys or values, so no caller input
 ///   reaches a path.
 /// - Each file holds a small header (magic, expiry, creation time, content length, owner key)
@@ -28,6 +29,10 @@ public struct FileBlobStore: BlobStore {
     public let name: String
     /// The root directory.
     public let root: String
+    /// Whether each write also `fsync`s the shard directory after the rename, so that the new
+    /// name itself survives a power loss. Off by default: for a cache, a rename lost in a crash
+    /// is a counted miss, never wrong bytes (the file is `fsync`ed before the rename either way).
+    public let syncDirectories: Bool
 
     static let fileMagic: [UInt8] = Array("SPWBLOB".utf8) + [1]
     static let headerFixedSize = 36
@@ -37,9 +42,10 @@ public struct FileBlobStore: BlobStore {
     /// - Parameters:
     ///   - root: the directory; created with mode 0700 if missing.
     ///   - name: the store's name (1 to 255 UTF-8 bytes), written into pointers.
+    ///   - syncDirectories: also `fsync` the shard directory after each rename.
     /// - Throws: `.blobStore` when the directory cannot be created or written, `.invalidArgument`
     ///   for a bad name.
-    public init(root: String, name: String = "file") throws(CacheError) {
+    public init(root: String, name: String = "file", syncDirectories: Bool = false) throws(CacheError) {
         guard SpillPointer.isValidStoreName(name) else {
             throw CacheError(.invalidArgument, "a blob store's name must be 1...255 UTF-8 bytes")
         }
@@ -47,6 +53,7 @@ public struct FileBlobStore: BlobStore {
         while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
         self.root = root
         self.name = name
+        self.syncDirectories = syncDirectories
         try Self.makeDirectory(root)
         try Self.makeDirectory(root + "/tmp")
     }
@@ -221,7 +228,7 @@ public struct FileBlobStore: BlobStore {
                 try Self.makeDirectory(shard)
                 guard rename(temporary, final) == 0 else { throw Self.ioError("rename", final, errno) }
             }
-            try Self.syncDirectory(shard)
+            if syncDirectories { try Self.syncDirectory(shard) }
         } catch {
             unlink(temporary)
             throw error

@@ -179,6 +179,18 @@ struct FileBlobStoreTests {
         }
     }
 
+    @Test("with syncDirectories the shard directory is synced too, and blobs round-trip the same")
+    func syncedDirectories() async throws {
+        let plain = try FileBlobStore.temporary()
+        defer { try? plain.removeAll() }
+        let store = try FileBlobStore(root: plain.root, name: "synced", syncDirectories: true)
+        #expect(store.syncDirectories)
+        #expect(!plain.syncDirectories)
+        let id = try await store.put(spillBytes(70_000), metadata: BlobMetadata(createdAt: spillOrigin))
+        #expect(try await store.get(id) == spillBytes(70_000))
+        #expect(try await plain.get(id) == spillBytes(70_000), "same files, same layout")
+    }
+
     @Test("a root that cannot be a directory is a typed error at init")
     func badRoot() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-file-\(UInt32.random(in: 0...UInt32.max))").path
