@@ -105,6 +105,8 @@ let package = Package(
             name: "SpillwayTests",
             dependencies: [
                 "Spillway",
+                // The CLI module, so `spillway audit` runs end to end against a real redis-server.
+                "spillway",
                 "SpillwayRedis",
                 "SpillwayTesting",
                 "SpillwayPolicyFile",
