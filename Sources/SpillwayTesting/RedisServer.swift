@@ -33,6 +33,26 @@ public final class RedisServer: Sendable {
         public var extraArguments: [String]
         /// How long the server may take to become ready.
         public var startTimeout: Duration
+        /// TLS: when set, the server listens with TLS only (`--tls-port`), with these PEM files.
+        public var tls: TLSFiles?
+
+        /// PEM files for a TLS server.
+        public struct TLSFiles: Sendable {
+            /// The server's certificate.
+            public var certificate: String
+            /// The server's private key.
+            public var key: String
+            /// The CA that signed client certificates (required by `redis-server`; client
+            /// certificates are not asked for).
+            public var caCertificate: String
+
+            /// Creates the set of files.
+            public init(certificate: String, key: String, caCertificate: String) {
+                self.certificate = certificate
+                self.key = key
+                self.caCertificate = caCertificate
+            }
+        }
 
         /// Creates options.
         public init(
@@ -41,7 +61,8 @@ public final class RedisServer: Sendable {
             maxMemoryPolicy: MaxMemoryPolicy = .noEviction,
             password: String? = nil,
             extraArguments: [String] = [],
-            startTimeout: Duration = .seconds(10)
+            startTimeout: Duration = .seconds(10),
+            tls: TLSFiles? = nil
         ) {
             self.executable = executable ?? Self.defaultExecutable()
             self.maxMemory = maxMemory
@@ -49,6 +70,7 @@ public final class RedisServer: Sendable {
             self.password = password
             self.extraArguments = extraArguments
             self.startTimeout = startTimeout
+            self.tls = tls
         }
 
         static func defaultExecutable() -> String {
@@ -76,10 +98,11 @@ public final class RedisServer: Sendable {
     public let host = "127.0.0.1"
     /// The port it listens on.
     public var port: Int { portState.withLock { $0 } }
-    /// `redis://[:password@]127.0.0.1:port`.
+    /// `redis://[:password@]127.0.0.1:port` (`rediss://` with TLS).
     public var url: String {
-        if let password = options.password { return "redis://:\(password)@\(host):\(port)" }
-        return "redis://\(host):\(port)"
+        let scheme = options.tls == nil ? "redis" : "rediss"
+        if let password = options.password { return "\(scheme)://:\(password)@\(host):\(port)" }
+        return "\(scheme)://\(host):\(port)"
     }
 
     private let portState = Mutex(0)
@@ -177,6 +200,12 @@ public final class RedisServer: Sendable {
             "--latency-tracking", "no",
         ]
         if let password = options.password { arguments += ["--requirepass", password] }
+        if let tls = options.tls {
+            arguments += [
+                "--port", "0", "--tls-port", String(port), "--tls-cert-file", tls.certificate, "--tls-key-file", tls.key,
+                "--tls-ca-cert-file", tls.caCertificate, "--tls-auth-clients", "no",
+            ]
+        }
         arguments += options.extraArguments
 
         let process = Process()

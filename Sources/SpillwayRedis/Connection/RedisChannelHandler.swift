@@ -54,7 +54,6 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     private var cumulation: ByteBuffer?
     private var closed: CacheError?
     private var timer: Scheduled<Void>?
-    private var flushScheduled = false
 
     init(eventLoop: any EventLoop, decoder: RESPDecoder, commandTimeout: Duration) {
         self.eventLoop = eventLoop
@@ -76,15 +75,9 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let deadline = NIODeadline.now() + commandTimeout
         pending.append(Pending(promise: request.promise, remaining: request.replies, collected: [], deadline: deadline))
-        context.write(wrapOutboundOut(request.bytes), promise: nil)
-        // Coalesce the flushes of requests submitted in the same event-loop tick.
-        if !flushScheduled {
-            flushScheduled = true
-            eventLoop.execute { [self] in
-                flushScheduled = false
-                self.context?.flush()
-            }
-        }
+        // Each request is already one piece (a pipeline or transaction is written as one
+        // buffer), so flush at once: waiting to coalesce only adds latency per round trip.
+        context.writeAndFlush(wrapOutboundOut(request.bytes), promise: nil)
         if timer == nil { armTimer(at: deadline) }
     }
 
