@@ -152,6 +152,7 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
     let suites: [(name: String, dependencies: [Target.Dependency])] = [
         ("KeyGuardBenchmarks", ["Spillway", "SpillwayTesting"]),
         ("SpillBenchmarks", ["Spillway"]),
+        ("DegradeBenchmarks", ["Spillway"]),
     ]
     for suite in suites {
         package.targets.append(

@@ -21,6 +21,22 @@ let benchmarks: @Sendable () -> Void = {
         LimitsGuard()
     }
 
+    let keyGuardOnly = GuardedCache(client: client) { KeyGuard() }
+    Benchmark("KeyGuard only GET, 40-byte key") { benchmark async throws in
+        for _ in benchmark.scaledIterations { blackHole(try await keyGuardOnly.execute(.get(key), route: "GET /bench")) }
+    }
+    Benchmark("empty chain GET (GuardedCache facade only)") { benchmark async throws in
+        let empty = GuardedCache(client: client) {}
+        for _ in benchmark.scaledIterations { blackHole(try await empty.execute(.get(key), route: "GET /bench")) }
+    }
+    let opaque = OpaqueNoopClient()
+    Benchmark("bare opaque no-op client GET (not inlined, like every real client)") { benchmark async throws in
+        for _ in benchmark.scaledIterations { blackHole(try await opaque.execute(.get(key))) }
+    }
+    let opaqueGuarded = GuardedCache(client: opaque) { KeyGuard() }
+    Benchmark("KeyGuard only GET over the opaque client, 40-byte key") { benchmark async throws in
+        for _ in benchmark.scaledIterations { blackHole(try await opaqueGuarded.execute(.get(key), route: "GET /bench")) }
+    }
     Benchmark("bare no-op client GET") { benchmark async throws in
         for _ in benchmark.scaledIterations { blackHole(try await client.execute(.get(key))) }
     }
@@ -42,4 +58,14 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("guarded GET, 10 KiB key hashed") { benchmark async throws in
         for _ in benchmark.scaledIterations { blackHole(try await guarded.execute(.get(longKey))) }
     }
+}
+
+/// A no-op backend whose `execute` the optimizer cannot inline into the caller, as is the case
+/// for every real client (an actor, a NIO channel). The inlinable `NoopCacheClient` makes a
+/// bare call almost free, which no real backend call is.
+struct OpaqueNoopClient: CacheClient {
+    var capabilities: CacheCapabilities { CacheCapabilities() }
+    func memoryStats() async throws(CacheError) -> CacheMemoryStats { CacheMemoryStats(usedBytes: 0, maxBytes: nil, keyCount: 0) }
+    @inline(never)
+    func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply { .value(nil) }
 }

@@ -19,6 +19,7 @@ public struct CacheContext: Sendable {
     public var capabilities: CacheCapabilities
 
     /// Creates a context.
+    @inlinable
     public init(
         route: String? = nil,
         logger: Logger = CacheContext.disabledLogger,

@@ -59,7 +59,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
             logger: logger,
             deadline: deadline ?? defaultTimeout.map { ContinuousClock.now.advanced(by: $0) },
             callSite: CallSite(fileID: file, line: line),
-            policy: policies.resolve(route: route, key: operation.primaryKey),
+            policy: policies.resolve(route: route, operation: operation),
             policies: policies,
             capabilities: client.capabilities
         )

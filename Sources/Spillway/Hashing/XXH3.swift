@@ -179,23 +179,23 @@ public enum XXH3 {
 
     @usableFromInline
     static func _hash64(_ p: UnsafeRawPointer?, _ n: Int, _ seed: UInt64) -> UInt64 {
-        XXH3_64bits_withSeed(p, n, seed)
+        spillway_xxh3_64_seed(p, n, seed)
     }
 
     @usableFromInline
     static func _hash64Secret(_ p: UnsafeRawPointer?, _ n: Int, _ s: UnsafeRawBufferPointer) -> UInt64 {
-        XXH3_64bits_withSecret(p, n, s.baseAddress, s.count)
+        spillway_xxh3_64_secret(p, n, s.baseAddress, s.count)
     }
 
     @usableFromInline
     static func _hash128(_ p: UnsafeRawPointer?, _ n: Int, _ seed: UInt64) -> XXH128Digest {
-        let h = XXH3_128bits_withSeed(p, n, seed)
+        let h = spillway_xxh3_128_seed(p, n, seed)
         return XXH128Digest(high: h.high64, low: h.low64)
     }
 
     @usableFromInline
     static func _hash128Secret(_ p: UnsafeRawPointer?, _ n: Int, _ s: UnsafeRawBufferPointer) -> XXH128Digest {
-        let h = XXH3_128bits_withSecret(p, n, s.baseAddress, s.count)
+        let h = spillway_xxh3_128_secret(p, n, s.baseAddress, s.count)
         return XXH128Digest(high: h.high64, low: h.low64)
     }
 }

@@ -30,7 +30,7 @@ public struct XXH3StreamingHasher: ~Copyable {
 
     /// Adds raw bytes.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        _ = XXH3_128bits_update(state, bytes.baseAddress, bytes.count)
+        _ = spillway_xxh3_update(state, bytes.baseAddress, bytes.count)
     }
 
     /// Adds a byte array.

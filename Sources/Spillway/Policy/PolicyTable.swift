@@ -10,15 +10,44 @@ public import NIOCore
 /// resolving costs one dictionary lookup and a prefix scan.
 public struct PolicyTable: Sendable {
     /// The defaults.
-    public let defaults: CachePolicy
+    public var defaults: CachePolicy { storage.defaults }
     /// Route overrides, by exact route (`"POST /orders/upload"`, `"job:resize"`).
-    public let routes: [String: PolicyOverrides]
+    public var routes: [String: PolicyOverrides] { storage.routes }
     /// Prefix overrides, longest prefix first.
-    public let prefixes: [(prefix: String, overrides: PolicyOverrides)]
+    public var prefixes: [(prefix: String, overrides: PolicyOverrides)] { storage.prefixes }
 
-    @usableFromInline let prefixBytes: [ByteBuffer]
-    @usableFromInline let routeResolved: [String: Resolved]
-    @usableFromInline let noRoute: Resolved
+    /// Everything lives in one immutable object, so copying a table (into every operation's
+    /// context) is a single reference count, not one per dictionary.
+    @usableFromInline let storage: Storage
+
+    @usableFromInline
+    final class Storage: Sendable {
+        let defaults: CachePolicy
+        let routes: [String: PolicyOverrides]
+        let prefixes: [(prefix: String, overrides: PolicyOverrides)]
+        @usableFromInline let prefixBytes: [ByteBuffer]
+        @usableFromInline let routeResolved: [String: Resolved]
+        @usableFromInline let noRoute: Resolved
+
+        init(defaults: CachePolicy, routes: [String: PolicyOverrides], prefixes: [String: PolicyOverrides]) {
+            self.defaults = defaults
+            self.routes = routes
+            let sorted = prefixes.sorted { $0.key.utf8.count != $1.key.utf8.count ? $0.key.utf8.count > $1.key.utf8.count : $0.key < $1.key }
+            self.prefixes = sorted.map { (prefix: $0.key, overrides: $0.value) }
+            self.prefixBytes = sorted.map { ByteBuffer(string: $0.key) }
+            // A longer prefix inherits from the shorter prefixes it extends (`lock:payments:` from `lock:`).
+            let chains: [[PolicyOverrides]] = sorted.map { entry in
+                sorted.filter { entry.key.hasPrefix($0.key) }
+                    .sorted { $0.key.utf8.count < $1.key.utf8.count }
+                    .map(\.value)
+            }
+            func resolve(_ base: CachePolicy) -> Resolved {
+                Resolved(base: base, withPrefix: chains.map { chain in chain.reduce(base) { $1.applied(to: $0) } })
+            }
+            self.noRoute = resolve(defaults)
+            self.routeResolved = routes.mapValues { resolve($0.applied(to: defaults)) }
+        }
+    }
 
     @usableFromInline
     struct Resolved: Sendable {
@@ -31,37 +60,30 @@ public struct PolicyTable: Sendable {
     /// - Parameters:
     ///   - defaults: the policy for everything not overridden.
     ///   - routes: overrides by exact route name.
-    ///   - prefixes: overrides by key prefix; the longest matching prefix applies.
+    ///   - prefixes: overrides by key prefix; matching prefixes apply from shortest to longest.
     public init(defaults: CachePolicy = CachePolicy(), routes: [String: PolicyOverrides] = [:], prefixes: [String: PolicyOverrides] = [:]) {
-        self.defaults = defaults
-        self.routes = routes
-        let sorted = prefixes.sorted { $0.key.utf8.count != $1.key.utf8.count ? $0.key.utf8.count > $1.key.utf8.count : $0.key < $1.key }
-        self.prefixes = sorted.map { (prefix: $0.key, overrides: $0.value) }
-        self.prefixBytes = sorted.map { ByteBuffer(string: $0.key) }
-        // A longer prefix inherits from the shorter prefixes it extends (`lock:payments:` from `lock:`).
-        let chains: [[PolicyOverrides]] = sorted.map { entry in
-            sorted.filter { entry.key.hasPrefix($0.key) }
-                .sorted { $0.key.utf8.count < $1.key.utf8.count }
-                .map(\.value)
-        }
-        func resolve(_ base: CachePolicy) -> Resolved {
-            Resolved(base: base, withPrefix: chains.map { chain in chain.reduce(base) { $1.applied(to: $0) } })
-        }
-        self.noRoute = resolve(defaults)
-        self.routeResolved = routes.mapValues { resolve($0.applied(to: defaults)) }
+        self.storage = Storage(defaults: defaults, routes: routes, prefixes: prefixes)
+    }
+
+    /// Resolves the policy for a route and the first key of an operation. The key is looked at
+    /// only when the table has prefixes.
+    @inlinable
+    public func resolve(route: String?, operation: CacheOperation) -> CachePolicy {
+        storage.prefixBytes.isEmpty ? resolve(route: route, key: nil) : resolve(route: route, key: operation.primaryKey)
     }
 
     /// Resolves the policy for a route and a key.
     @inlinable
     public func resolve(route: String?, key: CacheKey?) -> CachePolicy {
+        let storage = self.storage
         let resolved: Resolved
-        if let route, !routeResolved.isEmpty, let r = routeResolved[route] {
+        if let route, !storage.routeResolved.isEmpty, let r = storage.routeResolved[route] {
             resolved = r
         } else {
-            resolved = noRoute
+            resolved = storage.noRoute
         }
-        if let key, !prefixBytes.isEmpty {
-            for index in prefixBytes.indices where key.hasPrefix(prefixBytes[index]) {
+        if let key, !storage.prefixBytes.isEmpty {
+            for index in storage.prefixBytes.indices where key.hasPrefix(storage.prefixBytes[index]) {
                 return resolved.withPrefix[index]
             }
         }

@@ -35,4 +35,15 @@ public protocol BlobStore: Sendable {
     /// Lists blobs in id order, after `cursor` (from the start when `nil`), at most `limit`.
     /// - Throws: `.blobStore` on an I/O failure.
     func scan(after cursor: BlobID?, limit: Int) async throws(CacheError) -> BlobScanPage
+
+    /// Removes leftovers of writes that never finished (a crash between writing and renaming),
+    /// older than `age`. Stores without such leftovers keep the default, which does nothing.
+    /// - Returns: how many were removed.
+    /// - Throws: `.blobStore` on an I/O failure.
+    func removeStaleWrites(olderThan age: Duration) async throws(CacheError) -> Int
+}
+
+extension BlobStore {
+    /// Does nothing: the store leaves no partial writes behind.
+    public func removeStaleWrites(olderThan age: Duration) async throws(CacheError) -> Int { 0 }
 }

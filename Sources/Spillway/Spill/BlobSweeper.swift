@@ -36,6 +36,9 @@ public struct BlobSweeper<Store: BlobStore, Client: CacheClient, C: Clock>: Serv
     /// Where passes are logged.
     public let logger: Logger
     let onReport: (@Sendable (SweepReport) -> Void)?
+    /// Temporary files of interrupted writes are removed once older than this (or
+    /// ``minimumAge``, if longer), by the real clock.
+    public static var staleWriteAge: Duration { .seconds(600) }
     let metrics: SpillMetrics
 
     /// Creates a sweeper.
@@ -111,6 +114,12 @@ public struct BlobSweeper<Store: BlobStore, Client: CacheClient, C: Clock>: Serv
             if !candidates.isEmpty { await reconcile(candidates, &report) }
             cursor = page.next
         } while cursor != nil
+        do {
+            report.staleWritesRemoved = try await store.removeStaleWrites(olderThan: max(minimumAge, Self.staleWriteAge))
+        } catch {
+            report.failures += 1
+            logger.warning("blob sweep: could not remove stale writes", metadata: ["error": "\(error)"])
+        }
         if report.deleted > 0 {
             logger.info("blob sweep reclaimed blobs", metadata: ["report": "\(report)"])
         } else {

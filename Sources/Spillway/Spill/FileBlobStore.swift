@@ -116,6 +116,23 @@ public struct FileBlobStore: BlobStore {
         return BlobScanPage(blobs: out, next: nil)
     }
 
+    /// Removes temporary files in `<root>/tmp/` last modified more than `age` ago (by the real
+    /// clock): writes that a crash interrupted.
+    /// - Returns: how many were removed.
+    /// - Throws: `.blobStore` when the directory cannot be listed.
+    public func removeStaleWrites(olderThan age: Duration) async throws(CacheError) -> Int {
+        let cutoff = BlobClock.wallNow().advanced(by: .zero - age)
+        var removed = 0
+        for name in try Self.listDirectory(root + "/tmp") where name.hasSuffix(".tmp") {
+            let p = root + "/tmp/" + name
+            var st = stat()
+            guard stat(p, &st) == 0 else { continue }
+            let modified = BlobTimestamp(millisecondsSince1970: Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000)
+            if modified < cutoff && unlink(p) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     // MARK: Extras
 
     /// The bytes the store's blob files take (headers included), for reports and the demo.

@@ -15,6 +15,8 @@ public struct SweepReport: Sendable, Hashable, CustomStringConvertible {
     public var failures = 0
     /// Pages (batches) processed.
     public var batches = 0
+    /// Leftovers of interrupted writes removed (temporary files of a ``FileBlobStore``).
+    public var staleWritesRemoved = 0
 
     /// An empty report.
     public init() {}
@@ -23,6 +25,6 @@ public struct SweepReport: Sendable, Hashable, CustomStringConvertible {
     public var deleted: Int { expired + orphaned }
 
     public var description: String {
-        "examined \(examined), deleted \(deleted) (expired \(expired), orphaned \(orphaned)), reclaimed \(bytesReclaimed) bytes, kept \(tooYoung) too young, \(failures) failures, \(batches) batches"
+        "examined \(examined), deleted \(deleted) (expired \(expired), orphaned \(orphaned)), reclaimed \(bytesReclaimed) bytes, kept \(tooYoung) too young, \(failures) failures, \(batches) batches, \(staleWritesRemoved) stale writes removed"
     }
 }

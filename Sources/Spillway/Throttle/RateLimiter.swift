@@ -1,4 +1,5 @@
 public import Logging
+internal import NIOCore
 
 /// A GCRA rate limiter over the shared cache, that never fails a request because the cache did.
 ///
@@ -59,13 +60,19 @@ public struct RateLimiter<Store: ThrottleStore, C: Clock>: Sendable where C.Dura
     ///   - policy: the limit and what to do when the cache fails.
     /// - Returns: the decision; never throws.
     public func decide(client: String, scope: String, policy: ThrottlePolicy) async -> RateLimitDecision {
-        let key = key(client: client, scope: scope)
+        // One buffer, sized once: the key costs a single allocation.
+        var bytes = ByteBuffer()
+        bytes.reserveCapacity(keyPrefix.utf8.count + scope.utf8.count + 1 + client.utf8.count)
+        bytes.writeString(keyPrefix)
+        bytes.writeString(scope)
+        bytes.writeInteger(UInt8(ascii: ":"))
+        bytes.writeString(client)
         let parameters = policy.parameters
         let shared: GCRADecision
         do {
-            shared = try await store.throttleStep(CacheKey(key), parameters, route: scope)
+            shared = try await store.throttleStep(CacheKey(bytes: bytes), parameters, route: scope)
         } catch {
-            return degraded(key: key, scope: scope, policy: policy, error: error)
+            return degraded(key: key(client: client, scope: scope), scope: scope, policy: policy, error: error)
         }
         let path: RateLimitPath = shared.allowed ? .allowed : .denied
         stats.record(path)

@@ -23,7 +23,7 @@ struct DegradeLadderTests {
     @Test("shed: the write is dropped, reported, and nothing is thrown", arguments: TestBackend.allCases)
     func shed(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: Self.tinyMemory) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             try await fillUntilOOM(client)
             let degrade = Degrade(fallback: FallbackStore(maxBytes: 4096, clock: ManualClock()))
             let cache = GuardedCache(client: client, policies: Self.table(onOOM: .shed)) { degrade }
@@ -40,7 +40,7 @@ struct DegradeLadderTests {
     @Test("fallback: the write is kept locally and read back, until the backend accepts it", arguments: TestBackend.allCases)
     func fallback(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: Self.tinyMemory) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             let filled = try await fillUntilOOM(client)
             let store = FallbackStore(maxBytes: 4096, clock: ManualClock())
             let degrade = Degrade(fallback: store)
@@ -65,7 +65,7 @@ struct DegradeLadderTests {
     @Test("fail: the typed error is thrown", arguments: TestBackend.allCases)
     func fail(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: Self.tinyMemory) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             try await fillUntilOOM(client)
             let degrade = Degrade(fallback: FallbackStore(maxBytes: 4096, clock: ManualClock()))
             let cache = GuardedCache(client: client, policies: Self.table(onOOM: .fail)) { degrade }
@@ -81,7 +81,7 @@ struct DegradeLadderTests {
     @Test("reads, deletes, exists and expires keep working under OOM", arguments: TestBackend.allCases)
     func readsAndDeletesFlow(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: Self.tinyMemory) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             let cache = GuardedCache(client: client, policies: Self.table(onOOM: .shed)) {
                 Degrade(fallback: FallbackStore(maxBytes: 4096, clock: ManualClock()))
             }
@@ -100,7 +100,7 @@ struct DegradeLadderTests {
     @Test("a lock (NX) never reports success when nothing was stored", arguments: TestBackend.allCases)
     func lockNeverPretends(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: Self.tinyMemory) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             try await fillUntilOOM(client)
             let store = FallbackStore(maxBytes: 4096, clock: ManualClock())
             let cache = GuardedCache(client: client, policies: Self.table(onOOM: .shed)) { Degrade(fallback: store) }
@@ -128,7 +128,7 @@ struct DegradeLadderTests {
     @Test("increment: shed rethrows (no outcome to report), fallback counts on from the shared value", arguments: TestBackend.allCases)
     func increment(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: Self.tinyMemory) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             let store = FallbackStore(maxBytes: 4096, clock: ManualClock())
             let cache = GuardedCache(client: client, policies: Self.table(onOOM: .shed)) { Degrade(fallback: store) }
             #expect(try await cache.increment("local:hits", by: 5) == 5)
@@ -144,7 +144,7 @@ struct DegradeLadderTests {
     @Test("delete removes the local copy too", arguments: TestBackend.allCases)
     func deleteClearsFallback(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: Self.tinyMemory) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             try await fillUntilOOM(client)
             let store = FallbackStore(maxBytes: 4096, clock: ManualClock())
             let cache = GuardedCache(client: client, policies: Self.table(onOOM: .fallback)) { Degrade(fallback: store) }

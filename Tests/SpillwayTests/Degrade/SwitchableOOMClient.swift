@@ -43,10 +43,19 @@ final class SwitchableOOMClient<Base: CacheClient>: CacheClient {
 /// - Returns: how many keys were stored.
 @discardableResult
 func fillUntilOOM(_ client: some CacheClient, prefix: String = "filler:", valueBytes: Int = 200) async throws -> Int {
-    let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: valueBytes)
-    for index in 0..<1_000_000 {
-        let refused = await refusesWrite(client, CacheKey("\(prefix)\(index)"), value)
-        if refused { return index }
+    // A real Redis counts the refused command's own bytes when it checks `maxmemory`, so smaller
+    // writes may still fit after a refusal: keep filling with smaller values until even a
+    // one-byte write is refused. Returns how many keys were stored (`prefix0..<n`).
+    var size = valueBytes
+    var stored = 0
+    for _ in 0..<1_000_000 {
+        let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
+        if await refusesWrite(client, CacheKey("\(prefix)\(stored)"), value) {
+            if size == 1 { return stored }
+            size = max(1, size / 4)
+        } else {
+            stored += 1
+        }
     }
     throw CacheError(.other, "the backend never refused a write")
 }
@@ -60,12 +69,3 @@ private func refusesWrite(_ client: some CacheClient, _ key: CacheKey, _ value: 
     }
 }
 
-/// Wraps the existential client that `TestBackend.withClient` hands out, so generic types such
-/// as `GuardedCache` can hold it (test-only; the library never erases a client).
-struct AnyTestClient: CacheClient {
-    let base: any CacheClient
-    init(_ base: any CacheClient) { self.base = base }
-    var capabilities: CacheCapabilities { base.capabilities }
-    func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply { try await base.execute(operation) }
-    func memoryStats() async throws(CacheError) -> CacheMemoryStats { try await base.memoryStats() }
-}

@@ -13,7 +13,8 @@ struct WriteBreakerTests {
         let client = SwitchableOOMClient(MemoryCache(clock: clock), refuseWrites: true)
         let breaker = WriteBreaker(name: "test", configuration: Self.configuration, clock: clock)
         let degrade = Degrade(breaker: breaker)
-        let cache = GuardedCache(client: client, policies: PolicyTable(defaults: CachePolicy(onOOM: .shed))) { degrade }
+        let log = LogCapture()
+        let cache = GuardedCache(client: client, policies: PolicyTable(defaults: CachePolicy(onOOM: .shed)), logger: log.logger()) { degrade }
 
         // Closed: the first three writes reach the backend and are refused.
         for i in 0..<3 {
@@ -52,6 +53,12 @@ struct WriteBreakerTests {
         #expect(client.writesSeen == 6)
         // closed → open → half-open → open → half-open → closed
         #expect(breaker.transitions == 5)
+        // Each change is logged exactly once, in order.
+        #expect(log.messages.filter { $0.contains("write breaker") } == [
+            "spillway write breaker closed -> open", "spillway write breaker open -> half-open",
+            "spillway write breaker half-open -> open", "spillway write breaker open -> half-open",
+            "spillway write breaker half-open -> closed",
+        ])
     }
 
     @Test("half-open lets only the configured number of probes through at once")
@@ -91,7 +98,7 @@ struct WriteBreakerTests {
     @Test("with a real OOM from MemoryCache, the open breaker stops the refused writes", arguments: TestBackend.allCases)
     func realOOM(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: 8 * 1024) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             try await fillUntilOOM(client)
             let clock = ManualClock()
             let breaker = WriteBreaker(configuration: Self.configuration, clock: clock)

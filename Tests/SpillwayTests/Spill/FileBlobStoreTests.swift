@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Spillway
+import SpillwayTesting
 import Testing
 
 #if canImport(Glibc)
@@ -104,16 +105,7 @@ struct FileBlobStoreTests {
                 #expect(try store.count() == 1)
                 try await cache.delete("f:1025")
                 #expect(try store.count() == 0)
-                var i = 0
-                while true {
-                    do throws(CacheError) {
-                        _ = try await client.execute(.set(CacheKey("fill:\(i)"), spillBytes(1000), SetOptions()))
-                        i += 1
-                    } catch {
-                        #expect(error.code == .outOfMemory)
-                        break
-                    }
-                }
+                #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 1000) > 0)
                 await #expect(throws: CacheError.self) { try await cache.set("f:oom", value: spillBytes(100_000)) }
                 #expect(try store.count() == 0, "the blob of the refused pointer is gone")
                 #expect(try FileManager.default.contentsOfDirectory(atPath: store.root + "/tmp").isEmpty)
@@ -166,6 +158,24 @@ struct FileBlobStoreTests {
                 #expect(error.code == .blobStore)
                 #expect(error.message.contains("ENOTDIR"), "\(error)")
             }
+        }
+    }
+
+    @Test("temporary files of interrupted writes are removed once old, fresh ones are kept; the sweeper does it too")
+    func staleWrites() async throws {
+        try await Self.withStore { store in
+            let old = store.root + "/tmp/" + BlobID.random().description + ".tmp"
+            let fresh = store.root + "/tmp/" + BlobID.random().description + ".tmp"
+            _ = FileManager.default.createFile(atPath: old, contents: Data("partial".utf8))
+            _ = FileManager.default.createFile(atPath: fresh, contents: Data("partial".utf8))
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: old)
+            let sweeper = BlobSweeper(store: store, client: SpillTestClient(MemoryCache()), minimumAge: .zero, clock: ManualClock())
+            let report = try await sweeper.sweepOnce()
+            #expect(report.staleWritesRemoved == 1)
+            #expect(!FileManager.default.fileExists(atPath: old))
+            #expect(FileManager.default.fileExists(atPath: fresh))
+            #expect(try await store.removeStaleWrites(olderThan: .zero) == 1)
+            #expect(try await MemoryBlobStore().removeStaleWrites(olderThan: .zero) == 0)
         }
     }
 

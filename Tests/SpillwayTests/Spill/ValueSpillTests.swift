@@ -138,17 +138,7 @@ struct ValueSpillTests {
             let metrics = SpillTestMetrics()
             let cache = Self.cache(client, store, metrics: metrics)
             // Fill the backend past maxmemory with small values that do not spill.
-            var filled = false
-            for i in 0..<10_000 {
-                do throws(CacheError) {
-                    _ = try await client.execute(.set(CacheKey("fill:\(i)"), spillBytes(900), SetOptions()))
-                } catch {
-                    #expect(error.code == .outOfMemory)
-                    filled = true
-                    break
-                }
-            }
-            #expect(filled, "the backend never answered OOM")
+            #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 900) > 0, "the backend never answered OOM")
             await #expect(throws: CacheError.self) { try await cache.set("spill:oom", value: spillBytes(50_000)) }
             do throws(CacheError) {
                 try await cache.set("spill:oom", value: spillBytes(50_000))
@@ -291,5 +281,30 @@ struct ShedAll: CacheMiddleware {
     ) async throws(CacheError) -> CacheReply {
         if operation.isWrite { return .write(WriteResult(.dropped(.outOfMemory))) }
         return try await next(operation, context)
+    }
+}
+
+@Suite("ValueSpill with Degrade")
+struct ValueSpillDegradeTests {
+    @Test("under real OOM with onOOM: shed, Degrade reports .dropped and the new blob is deleted", arguments: TestBackend.allCases)
+    func shedUnderOOM(backend: TestBackend) async throws {
+        try await backend.withClient(maxMemory: 32 * 1024, policy: .noEviction) { base in
+            let client = SpillTestClient(base)
+            let store = MemoryBlobStore()
+            let cache = GuardedCache(client: client, policies: PolicyTable(defaults: CachePolicy(spillAbove: 1024, onOOM: .shed))) {
+                KeyGuard()
+                LimitsGuard()
+                ValueSpill(store: store)
+                Degrade()
+            }
+            try await cache.set("d:kept", value: spillBytes(4000))
+            #expect(await store.count == 1)
+            #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 900) > 0)
+            let outcome = try await cache.set("d:shed", value: spillBytes(50_000))
+            #expect(outcome == .dropped(.outOfMemory))
+            #expect(await store.count == 1, "only the blob of the stored key remains")
+            #expect(try await cache.get("d:kept") == spillBytes(4000))
+            #expect(try await cache.get("d:shed") == nil)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Spillway
+import SpillwayRedis
 import SpillwayTesting
 
 /// The backends that shared test bodies run against. Every suite that claims a behaviour for
@@ -6,11 +7,17 @@ import SpillwayTesting
 enum TestBackend: String, CaseIterable, CustomStringConvertible, Sendable {
     /// The embedded `MemoryCache`.
     case memory
-    // `redis` (a real redis-server started by the test) is added by the Redis client work.
+    /// A real `redis-server`, started for the test on 127.0.0.1 and a free port (fails loudly
+    /// when it cannot start).
+    case redis
 
     var description: String { rawValue }
 
     /// Runs `body` with a fresh client of this kind, configured with the given memory limit.
+    ///
+    /// On Redis, `maxMemory` counts from the server's own baseline: the limit is set to
+    /// `used_memory` of the empty server plus `maxMemory`, so "fill until refused" tests fill
+    /// about as much data on both backends (Redis's accounting differs in detail).
     func withClient<R>(
         maxMemory: Int? = nil,
         policy: MaxMemoryPolicy = .noEviction,
@@ -19,6 +26,30 @@ enum TestBackend: String, CaseIterable, CustomStringConvertible, Sendable {
         switch self {
         case .memory:
             return try await body(MemoryCache(maxMemory: maxMemory, policy: policy, clock: ManualClock()))
+        case .redis:
+            let options = RedisServer.Options(maxMemoryPolicy: policy, extraArguments: ["--enable-debug-command", "local"])
+            return try await RedisServer.withRedisServer(options) { server in
+                // One connection: every new connection moves Redis's `used_memory` by ~20 KB,
+                // which would swamp the small budgets these tests set.
+                let client = try server.makeClient { $0.maxConnections = 1 }
+                do {
+                    if let maxMemory {
+                        // Keep Redis's accounting still while a test fills memory: no reply
+                        // buffer shrinking (~15 KB) behind the test's back; and the first
+                        // CONFIG SET itself allocates, so measure the baseline after one.
+                        _ = try await client.send("DEBUG", "REPLYBUFFER", "RESIZING", 0)
+                        _ = try await client.send("CONFIG", "SET", "maxmemory", server.options.maxMemory)
+                        let baseline = try await client.memoryStats().usedBytes
+                        _ = try await client.send("CONFIG", "SET", "maxmemory", baseline + maxMemory)
+                    }
+                    let result = try await body(client)
+                    await client.close()
+                    return result
+                } catch {
+                    await client.close()
+                    throw error
+                }
+            }
         }
     }
 }

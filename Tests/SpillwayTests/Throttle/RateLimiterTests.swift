@@ -124,7 +124,7 @@ struct RateLimiterTests {
     @Test("local is the default and a real OOM from MemoryCache takes that path", arguments: TestBackend.allCases)
     func realOOMIsLocal(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: 8 * 1024) { raw in
-            let client = AnyTestClient(raw)
+            let client = AnyCacheClient(raw)
             try await fillUntilOOM(client)
             let limiter = RateLimiter(store: GuardedCache(client: client) { Degrade(fallback: FallbackStore(maxBytes: 1024, clock: ManualClock())) }, clock: ManualClock())
             let policy = ThrottlePolicy(limit: 4, period: .seconds(60))
@@ -167,5 +167,41 @@ struct RateLimiterTests {
         clock.advance(by: .seconds(61))
         #expect(local.step("new", params).allowed)
         #expect(local.count == 1)
+    }
+}
+
+@Suite("MemoryCache: the throttle step's stored state")
+struct MemoryCacheThrottleStateTests {
+    @Test("the TAT is stored as decimal digits with a TTL, rewritten in place, and readable as an integer")
+    func storedTAT() async throws {
+        let clock = ManualClock()
+        let memory = MemoryCache(clock: clock)
+        let key = CacheKey("rl:s:c")
+        let params = GCRAParameters(limit: 5, period: .seconds(10))
+        clock.advance(by: .seconds(100_000))  // a large TAT (15 digits)
+        _ = try await memory.execute(.throttle(key, params))
+        guard case .value(let first?) = try await memory.execute(.get(key)) else { Issue.record("no TAT stored"); return }
+        #expect(String(buffer: first) == "100002000000000")
+        #expect(await memory.ttl(of: key) == .seconds(2))
+        _ = try await memory.execute(.throttle(key, params))
+        guard case .value(let second?) = try await memory.execute(.get(key)) else { Issue.record("no TAT stored"); return }
+        #expect(String(buffer: second) == "100004000000000")
+        #expect(String(buffer: first) == "100002000000000", "a reader's copy is never changed by the in-place rewrite")
+        #expect(await memory.ttl(of: key) == .seconds(4))
+        // The same bytes count up as an integer (the parser agrees with Redis's INCR rules).
+        #expect(try await memory.execute(.increment(key, by: 1, ttlOnCreate: nil)).integerValue == 100_004_000_000_001)
+        _ = try await memory.execute(.set("neg", ByteBuffer(string: "-9223372036854775808"), SetOptions()))
+        #expect(try await memory.execute(.increment("neg", by: 1, ttlOnCreate: nil)).integerValue == -9_223_372_036_854_775_807)
+        _ = try await memory.execute(.set("big", ByteBuffer(string: "9223372036854775808"), SetOptions()))
+        await #expect(throws: CacheError.self) { try await memory.execute(.increment("big", by: 1, ttlOnCreate: nil)) }
+        _ = try await memory.execute(.set("sign", ByteBuffer(string: "+"), SetOptions()))
+        await #expect(throws: CacheError.self) { try await memory.execute(.increment("sign", by: 1, ttlOnCreate: nil)) }
+    }
+}
+
+extension CacheReply {
+    var integerValue: Int64? {
+        if case .integer(let n) = self { return n }
+        return nil
     }
 }

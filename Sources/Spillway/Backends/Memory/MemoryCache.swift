@@ -163,13 +163,54 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
     }
 
     private func throttle(_ key: CacheKey, _ parameters: GCRAParameters) throws(CacheError) -> GCRADecision {
-        let now = origin.duration(to: clock.now).nanoseconds
-        let stored = live(key).flatMap { Self.integer(slots[$0].value) }
-        let step = GCRA.step(storedTAT: stored, now: now, parameters: parameters)
-        if let newTAT = step.newTAT {
-            try store(key, ByteBuffer(string: String(newTAT)), ttl: deadline(.nanoseconds(step.ttlNanoseconds)), keepTTL: false)
+        // The limiter's hot path: read the clock once, look the key up once, and rewrite an
+        // existing TAT in place (its buffer is reused when no reader holds it).
+        let instant = clock.now
+        let now = origin.duration(to: instant).nanoseconds
+        var slot = index[key]
+        if let i = slot, let at = slots[i].expiresAt, at <= instant {
+            remove(i)
+            expiredKeys += 1
+            slot = nil
         }
+        let stored = slot.flatMap { Self.integer(slots[$0].value) }
+        let step = GCRA.step(storedTAT: stored, now: now, parameters: parameters)
+        guard let newTAT = step.newTAT else { return step.decision }
+        let expiresAt = instant.advanced(by: .nanoseconds(step.ttlNanoseconds))
+        guard let i = slot else {
+            var value = ByteBuffer()
+            Self.writeDecimal(newTAT, to: &value)
+            try store(key, value, ttl: expiresAt, keepTTL: false)
+            return step.decision
+        }
+        if slots[i].expiresAt == nil { withTTL += 1 }
+        entryBytes -= slots[i].cost
+        slots[i].value.clear()
+        Self.writeDecimal(newTAT, to: &slots[i].value)
+        slots[i].expiresAt = expiresAt
+        slots[i].cost = RedisMemoryModel.entryCost(keyBytes: key.count, valueBytes: slots[i].value.readableBytes, valueIsInteger: true, hasTTL: true)
+        entryBytes += slots[i].cost
+        touch(i)
         return step.decision
+    }
+
+    /// Writes an integer's decimal digits (as Redis stores integers), without a `String`.
+    private static func writeDecimal(_ n: Int64, to buffer: inout ByteBuffer) {
+        var magnitude = n.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, on the stack
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            var at = scratch.count
+            repeat {
+                at -= 1
+                scratch[at] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if n < 0 {
+                at -= 1
+                scratch[at] = UInt8(ascii: "-")
+            }
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: scratch[at...]))
+        }
     }
 
     // MARK: Memory
@@ -291,9 +332,30 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         )
     }
 
+    /// The value as a 64-bit integer, as `Int64(String)` parses it (an optional sign, then
+    /// digits), or `nil`. Parsed from the bytes, with no `String`.
     private static func integer(_ value: ByteBuffer) -> Int64? {
-        guard value.readableBytes > 0, value.readableBytes <= 20 else { return nil }
-        return Int64(String(decoding: value.readableBytesView, as: UTF8.self))
+        let bytes = value.readableBytesView
+        guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
+        var index = bytes.startIndex
+        var negative = false
+        if bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
+            negative = bytes[index] == UInt8(ascii: "-")
+            index = bytes.index(after: index)
+            guard index < bytes.endIndex else { return nil }
+        }
+        var result: Int64 = 0
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let digit = Int64(byte - UInt8(ascii: "0"))
+            let (shifted, o1) = result.multipliedReportingOverflow(by: 10)
+            let (next, o2) = negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
+            if o1 || o2 { return nil }
+            result = next
+            index = bytes.index(after: index)
+        }
+        return result
     }
 
     private static func tooLarge() -> CacheError {

@@ -1,0 +1,144 @@
+public import NIOCore
+public import NIOPosix
+public import Spillway
+import Synchronization
+
+/// A Redis backend for Spillway: a ``CacheClient`` over a pool of RESP3 connections.
+///
+/// Every ``CacheOperation`` is one round trip:
+/// - `set` is `SET key value [NX|XX] [GET] [PX ms|KEEPTTL]`;
+/// - `increment` with a TTL is `MULTI; SET key 0 NX PX ms; INCRBY key by; EXEC`, so the TTL is
+///   set only when the counter is created, atomically; without a TTL it is `INCRBY`;
+/// - `mset` with a TTL is `MULTI; MSET …; PEXPIRE …; EXEC`;
+/// - `throttle` runs ``RedisScripts/gcra`` with `EVALSHA` (loaded once with `SCRIPT LOAD`),
+///   falling back to `EVAL` on `NOSCRIPT`.
+///
+/// Error replies become ``CacheError``s classified by ``CacheError/redisReply(_:)-(String)``.
+/// Call ``close()`` when done.
+public final class RedisClient: CacheClient {
+    /// The configuration the client was created with.
+    public let configuration: RedisConfiguration
+    /// Everything is native on Redis; values up to 512 MiB (`proto-max-bulk-len`).
+    public let capabilities = CacheCapabilities(atomicSetReturningPrevious: true, atomicThrottle: true, maxValueBytes: 512 * 1024 * 1024)
+
+    let pool: RedisConnectionPool
+    let gcraSHACache = ScriptSHACache()
+
+    /// Creates a client. Connections open on first use.
+    /// - Parameters:
+    ///   - configuration: the server, credentials, timeouts and pool size.
+    ///   - eventLoopGroup: where the connections run.
+    /// - Throws: `.invalidArgument` when the TLS configuration is invalid.
+    public init(configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws(CacheError) {
+        self.configuration = configuration
+        self.pool = try RedisConnectionPool(configuration: configuration, group: eventLoopGroup)
+    }
+
+    /// Creates a client from a `redis://` or `rediss://` URL (see ``RedisConfiguration/init(url:)``).
+    /// - Throws: `.invalidArgument` when the URL is malformed.
+    public convenience init(url: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws(CacheError) {
+        try self.init(configuration: RedisConfiguration(url: url), eventLoopGroup: eventLoopGroup)
+    }
+
+    /// Closes every connection. Commands still waiting fail with `.connection`; later ones too.
+    public func close() async {
+        await pool.close()
+    }
+
+    /// The number of open connections.
+    public var connectionCount: Int { pool.connectionCount }
+
+    // MARK: Raw commands
+
+    /// Sends any command and returns its reply, for commands Spillway does not model.
+    /// - Throws: the classified error when Redis replies with an error, or a transport error.
+    public func send(_ command: String, _ arguments: any RESPArgument...) async throws(CacheError) -> RESPValue {
+        try await send(command, arguments: arguments)
+    }
+
+    /// Sends any command and returns its reply, for commands Spillway does not model.
+    /// - Throws: the classified error when Redis replies with an error, or a transport error.
+    public func send(_ command: String, arguments: [any RESPArgument]) async throws(CacheError) -> RESPValue {
+        try Self.checked(try await roundTrip(RedisCommandEncoding.encode([command] + arguments)))
+    }
+
+    /// Sends several commands in one write on one connection and returns their replies in order.
+    /// Error replies are returned as ``RESPValue/error(_:)``, not thrown.
+    /// - Throws: a transport error.
+    public func pipeline(_ commands: [[any RESPArgument]]) async throws(CacheError) -> [RESPValue] {
+        guard !commands.isEmpty else { return [] }
+        var buffer = ByteBuffer()
+        for command in commands { RedisCommandEncoding.append(command, to: &buffer) }
+        return try await roundTrip(buffer, count: commands.count)
+    }
+
+    /// One command on a pooled connection; sent again once on another connection when the first
+    /// was found closed before the command reached the wire.
+    func roundTrip(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
+        var attempt = 0
+        while true {
+            let connection = try await pool.lease()
+            do throws(CacheError) {
+                return try await connection.send(command)
+            } catch where error.underlying is RedisRequestNotSent && attempt == 0 {
+                attempt += 1
+            }
+        }
+    }
+
+    /// Several commands written together on one connection.
+    func roundTrip(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
+        var attempt = 0
+        while true {
+            let connection = try await pool.lease()
+            do throws(CacheError) {
+                return try await connection.send(commands, count: count)
+            } catch where error.underlying is RedisRequestNotSent && attempt == 0 {
+                attempt += 1
+            }
+        }
+    }
+
+    /// Throws the classified error of an error reply, else returns the reply.
+    static func checked(_ reply: RESPValue) throws(CacheError) -> RESPValue {
+        if case .error(let message) = reply { throw CacheError.redisReply(message) }
+        return reply
+    }
+
+    static func unexpected(_ reply: RESPValue, for command: String) -> CacheError {
+        CacheError(.protocolError, "unexpected reply to \(command): \(reply)")
+    }
+
+    // MARK: Memory
+
+    /// `used_memory` and `maxmemory` from `INFO memory`, and `DBSIZE`.
+    /// - Throws: a transport error, or `.protocolError` when the reply lacks the fields.
+    public func memoryStats() async throws(CacheError) -> CacheMemoryStats {
+        var buffer = ByteBuffer()
+        buffer.writeStaticString("*2\r\n$4\r\nINFO\r\n$6\r\nmemory\r\n*1\r\n$6\r\nDBSIZE\r\n")
+        let replies = try await roundTrip(buffer, count: 2)
+        guard let info = try Self.checked(replies[0]).string else { throw Self.unexpected(replies[0], for: "INFO") }
+        guard case .integer(let keys) = try Self.checked(replies[1]) else { throw Self.unexpected(replies[1], for: "DBSIZE") }
+        var used: Int?
+        var maxBytes: Int?
+        for line in info.split(whereSeparator: \.isNewline) {
+            if line.hasPrefix("used_memory:") {
+                used = Int(line.dropFirst("used_memory:".count))
+            } else if line.hasPrefix("maxmemory:") {
+                maxBytes = Int(line.dropFirst("maxmemory:".count))
+            }
+        }
+        guard let used else { throw CacheError(.protocolError, "INFO memory has no used_memory field") }
+        return CacheMemoryStats(usedBytes: used, maxBytes: maxBytes.flatMap { $0 > 0 ? $0 : nil }, keyCount: Int(keys))
+    }
+}
+
+/// The SHA of a script loaded on the server, once known.
+final class ScriptSHACache: Sendable {
+    private let sha = Mutex<String?>(nil)
+
+    var value: String? {
+        get { sha.withLock { $0 } }
+        set { sha.withLock { $0 = newValue } }
+    }
+}

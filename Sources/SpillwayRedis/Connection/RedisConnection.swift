@@ -1,0 +1,205 @@
+public import NIOCore
+import NIOPosix
+public import NIOSSL
+public import Spillway
+import Synchronization
+
+/// One connection to Redis: a NIO channel running ``RESPDecoder`` behind a FIFO of waiting
+/// commands.
+///
+/// Many commands may be in flight at once (pipelining); replies are matched to commands in order.
+/// Cancelling a waiting task fails its wait at once but leaves its slot in the queue, so the
+/// reply that arrives later is consumed by that slot and the connection stays in step.
+public final class RedisConnection: Sendable {
+    let channel: any Channel
+    let handler: RedisChannelHandler
+    private let inflightCount = Atomic<Int>(0)
+    private let negotiated = Atomic<Int>(RedisConfiguration.ProtocolVersion.resp2.rawValue)
+
+    init(channel: any Channel, handler: RedisChannelHandler) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    /// The commands sent on this connection whose replies are still awaited by a caller.
+    public var inflight: Int { inflightCount.load(ordering: .relaxed) }
+
+    /// Whether the channel is still open.
+    public var isActive: Bool { channel.isActive }
+
+    /// The RESP version agreed with the server.
+    public var protocolVersion: RedisConfiguration.ProtocolVersion {
+        RedisConfiguration.ProtocolVersion(rawValue: negotiated.load(ordering: .relaxed)) ?? .resp2
+    }
+
+    /// A future that completes when the connection closes.
+    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    /// Sends one encoded command and waits for its reply. Error replies are returned, not thrown.
+    /// - Throws: `.connection` when the connection breaks first, `.timeout` when the reply is
+    ///   overdue, `.protocolError` for undecodable bytes, `.cancelled` when the task is cancelled.
+    public func send(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        submit(RedisRequest(bytes: command, replies: 1, promise: .one(promise)))
+        return try await wait(for: promise)
+    }
+
+    /// Sends `count` encoded commands written back to back (a pipeline, or `MULTI … EXEC`) and
+    /// waits for all their replies, in order. No other caller's command can come between them.
+    /// - Throws: as ``send(_:)``.
+    public func send(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
+        precondition(count > 0, "a batch holds at least one command")
+        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
+        submit(RedisRequest(bytes: commands, replies: count, promise: .many(promise)))
+        return try await wait(for: promise)
+    }
+
+    /// Closes the connection; commands still waiting fail with `.connection`.
+    public func close() async {
+        try? await channel.close()
+    }
+
+    private func submit(_ request: RedisRequest) {
+        let handler = self.handler
+        if handler.eventLoop.inEventLoop {
+            handler.enqueue(request)
+        } else {
+            handler.eventLoop.execute { handler.enqueue(request) }
+        }
+    }
+
+    private func wait<T: Sendable>(for promise: EventLoopPromise<T>) async throws(CacheError) -> T {
+        inflightCount.add(1, ordering: .relaxed)
+        defer { inflightCount.subtract(1, ordering: .relaxed) }
+        do {
+            return try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: {
+                promise.fail(CacheError(.cancelled, "the task waiting for a Redis reply was cancelled"))
+            }
+        } catch let error as CacheError {
+            throw error
+        } catch let error as RedisRequestNotSent {
+            throw CacheError(.connection, error.reason.message, underlying: error)
+        } catch {
+            throw CacheError(.connection, "\(error)", underlying: error)
+        }
+    }
+}
+
+// MARK: - Connecting
+
+/// A handshake refusal (bad credentials, a bad database) that retrying cannot fix.
+struct RedisHandshakeRefused: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+extension RedisConnection {
+    /// Opens a connection and runs the handshake: `HELLO 3` (with `AUTH`), falling back to RESP2
+    /// and `AUTH` when the server refuses `HELLO 3`; then `SELECT`.
+    /// - Parameters:
+    ///   - configuration: where and how to connect.
+    ///   - sslContext: the TLS context when ``RedisConfiguration/tls`` is set.
+    ///   - eventLoop: the loop the connection lives on.
+    /// - Throws: `.connection` when the server cannot be reached or refuses the handshake.
+    public static func connect(
+        configuration: RedisConfiguration,
+        sslContext: NIOSSLContext? = nil,
+        eventLoop: any EventLoop
+    ) async throws(CacheError) -> RedisConnection {
+        let handler = RedisChannelHandler(
+            eventLoop: eventLoop,
+            decoder: RESPDecoder(limits: configuration.decoderLimits),
+            commandTimeout: configuration.commandTimeout
+        )
+        let serverName = configuration.tlsServerName ?? (Self.isIPAddress(configuration.host) ? nil : configuration.host)
+        let idle = configuration.idleTimeout.map { TimeAmount.nanoseconds($0.nanoseconds) }
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(.nanoseconds(configuration.connectTimeout.nanoseconds))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let sslContext {
+                        try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                    }
+                    if let idle { try pipeline.addHandler(IdleStateHandler(allTimeout: idle)) }
+                    try pipeline.addHandler(handler)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw CacheError(.connection, "cannot connect to Redis at \(configuration.host):\(configuration.port): \(error)", underlying: error)
+        }
+        let connection = RedisConnection(channel: channel, handler: handler)
+        do {
+            try await connection.handshake(configuration)
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        return connection
+    }
+
+    private func handshake(_ configuration: RedisConfiguration) async throws(CacheError) {
+        var useRESP2 = configuration.protocolVersion == .resp2
+        if !useRESP2 {
+            var args: [any RESPArgument] = ["HELLO", "3"]
+            if let password = configuration.password {
+                args += ["AUTH", configuration.username ?? "default", password]
+            }
+            let reply = try await send(RedisCommandEncoding.encode(args))
+            if let message = reply.errorMessage {
+                if message.hasPrefix("NOPROTO") || message.hasPrefix("ERR unknown command") {
+                    useRESP2 = true
+                } else {
+                    throw Self.refused("HELLO", message)
+                }
+            } else {
+                negotiated.store(3, ordering: .relaxed)
+            }
+        }
+        if useRESP2, let password = configuration.password {
+            var args: [any RESPArgument] = ["AUTH"]
+            if let username = configuration.username { args.append(username) }
+            args.append(password)
+            let reply = try await send(RedisCommandEncoding.encode(args))
+            if let message = reply.errorMessage { throw Self.refused("AUTH", message) }
+        }
+        if configuration.database != 0 {
+            let reply = try await send(RedisCommandEncoding.encode(["SELECT", configuration.database]))
+            if let message = reply.errorMessage { throw Self.refused("SELECT", message) }
+        }
+    }
+
+    private static func refused(_ command: String, _ message: String) -> CacheError {
+        CacheError(.connection, "Redis refused \(command): \(message)", underlying: RedisHandshakeRefused(message: message))
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        host.contains(":") || host.allSatisfy { $0 == "." || $0.isNumber }
+    }
+}
+
+/// Encodes commands as RESP arrays of bulk strings.
+enum RedisCommandEncoding {
+    /// Encodes one command.
+    static func encode(_ args: [any RESPArgument]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(64)
+        append(args, to: &buffer)
+        return buffer
+    }
+
+    /// Appends one command to `buffer`.
+    static func append(_ args: [any RESPArgument], to buffer: inout ByteBuffer) {
+        buffer.writeRESPArrayHeader(args.count)
+        for arg in args { arg.writeBulk(into: &buffer) }
+    }
+}

@@ -1,0 +1,169 @@
+import NIOCore
+import NIOPosix
+import Spillway
+import SpillwayRedis
+import Synchronization
+import Testing
+
+/// Protocol failures driven by a scripted fake server.
+@Suite("Redis connection")
+struct RedisConnectionTests {
+    static let refuseHello = "-ERR unknown command 'HELLO', with args beginning with: '3'\r\n"
+
+    func configuration(_ server: FakeRedisServer, commandTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(5)) -> RedisConfiguration {
+        RedisConfiguration(host: "127.0.0.1", port: server.port, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
+    }
+
+    static func echo(_ id: Int) -> ByteBuffer {
+        var b = ByteBuffer()
+        b.writeRESPArrayHeader(2)
+        "ECHO".writeBulk(into: &b)
+        String(id).writeBulk(into: &b)
+        return b
+    }
+
+    @Test("a drop mid-pipeline fails the unanswered commands and never mismatches a reply")
+    func dropMidPipeline() async throws {
+        let received = Mutex(0)
+        try await FakeRedisServer.withServer({ args in
+            if args.first == "HELLO" { return .reply(Self.refuseHello) }
+            let n = received.withLock { n in
+                n += 1
+                return n
+            }
+            // Five answers, then half a reply and a hang-up.
+            return n <= 5 ? .reply(bulk(args[1])) : .replyAndClose("$3\r\nab")
+        }) { server in
+            let connection = try await RedisConnection.connect(configuration: configuration(server), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+            #expect(connection.protocolVersion == .resp2)
+            let results = await withTaskGroup(of: (Int, Result<RESPValue, CacheError>).self) { group in
+                for id in 0..<20 {
+                    group.addTask {
+                        do throws(CacheError) {
+                            return (id, .success(try await connection.send(Self.echo(id))))
+                        } catch {
+                            return (id, .failure(error))
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            var answered = 0
+            for (id, result) in results {
+                switch result {
+                case .success(let value):
+                    #expect(value == .bulkString(ByteBuffer(string: String(id))), "command \(id) got another command's reply")
+                    answered += 1
+                case .failure(let error):
+                    #expect(error.code == .connection)
+                }
+            }
+            #expect(answered == 5)
+            #expect(!connection.isActive)
+            await #expect(throws: CacheError.self) { try await connection.send(Self.echo(99)) }
+        }
+    }
+
+    @Test("an overdue reply fails with timeout, closes the connection, and the client reconnects")
+    func commandTimeout() async throws {
+        try await FakeRedisServer.withServer({ args in
+            switch args.first {
+            case "HELLO": .reply(Self.refuseHello)
+            case "BLOCK": .ignore
+            default: .reply("+PONG\r\n")
+            }
+        }) { server in
+            let client = try RedisClient(configuration: configuration(server, commandTimeout: .milliseconds(100)))
+            let clock = ContinuousClock()
+            let start = clock.now
+            do {
+                _ = try await client.send("BLOCK")
+                Issue.record("BLOCK must time out")
+            } catch let error as CacheError {
+                #expect(error.code == .timeout)
+            }
+            let elapsed = clock.now - start
+            #expect(elapsed >= .milliseconds(100) && elapsed < .seconds(30), "bounded by the timeout, not hanging (generous: CI shares two cores)")
+            #expect(try await client.send("PING") == .simpleString(ByteBuffer(string: "PONG")))
+            await client.close()
+        }
+    }
+
+    @Test("a server that never answers the handshake times out the connect")
+    func handshakeTimeout() async throws {
+        try await FakeRedisServer.withServer({ _ in .ignore }) { server in
+            let client = try RedisClient(configuration: configuration(server, commandTimeout: .milliseconds(100), connectTimeout: .milliseconds(300)))
+            do {
+                _ = try await client.send("PING")
+                Issue.record("must time out")
+            } catch let error as CacheError {
+                #expect(error.code == .timeout)
+            }
+            await client.close()
+        }
+    }
+
+    @Test("nothing listening fails with connection after the connect timeout")
+    func refused() async throws {
+        let server = try await FakeRedisServer.start { _ in .ignore }
+        let port = server.port
+        await server.stop()
+        let client = try RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port, connectTimeout: .milliseconds(200)))
+        do {
+            _ = try await client.send("PING")
+            Issue.record("must fail")
+        } catch {
+            #expect(error.code == .connection)
+        }
+        await client.close()
+    }
+
+    @Test("a cancelled wait leaves its slot, so the late reply does not reach the next command")
+    func cancellation() async throws {
+        let (slowArrived, signal) = AsyncStream<Void>.makeStream()
+        try await FakeRedisServer.withServer({ args in
+            switch args.first {
+            case "HELLO": return .reply(Self.refuseHello)
+            case "SLOW":
+                signal.yield()
+                return .ignore
+            default: return .reply(bulk("late") + bulk(args[1]))
+            }
+        }) { server in
+            let connection = try await RedisConnection.connect(configuration: configuration(server), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+            let slow = Task { () throws -> RESPValue in
+                var b = ByteBuffer()
+                b.writeRESPArrayHeader(1)
+                "SLOW".writeBulk(into: &b)
+                return try await connection.send(b)
+            }
+            var arrivals = slowArrived.makeAsyncIterator()
+            _ = await arrivals.next()
+            slow.cancel()
+            switch await slow.result {
+            case .success(let value): Issue.record("cancelled command returned \(value)")
+            case .failure(let error): #expect((error as? CacheError)?.code == .cancelled)
+            }
+            #expect(try await connection.send(Self.echo(7)) == .bulkString(ByteBuffer(string: "7")))
+            #expect(connection.isActive)
+            await connection.close()
+        }
+    }
+
+    @Test("bytes that are not RESP fail with protocolError and close the connection")
+    func garbageReply() async throws {
+        try await FakeRedisServer.withServer({ args in
+            args.first == "HELLO" ? .reply(Self.refuseHello) : .reply("?what\r\n")
+        }) { server in
+            let connection = try await RedisConnection.connect(configuration: configuration(server), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+            do {
+                _ = try await connection.send(Self.echo(1))
+                Issue.record("must fail")
+            } catch let error as CacheError {
+                #expect(error.code == .protocolError)
+            }
+            try await connection.closeFuture.get()
+            #expect(!connection.isActive)
+        }
+    }
+}
