@@ -97,7 +97,7 @@ let package = Package(
             name: "SpillwayAuditPlugin",
             capability: .command(
                 intent: .custom(verb: "spillway-audit", description: "Audit a live Redis against the package's policy file"),
-                permissions: []
+                permissions: [.allowNetworkConnections(scope: .all(), reason: "spillway audit connects to the Redis server given as its argument")]
             ),
             dependencies: ["spillway"]
         ),
@@ -167,4 +167,23 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
             )
         )
     }
+}
+
+// libFuzzer target for the policy-file parser (Fuzz/PolicyFuzzer), built only when SPILLWAY_FUZZ
+// is set, into its own scratch path. Only the fuzzer and SpillwayPolicyFile are instrumented.
+// Run: scripts/fuzz-policy.sh [SECONDS]
+if ProcessInfo.processInfo.environment["SPILLWAY_FUZZ"] != nil {
+    let fuzz: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
+    for target in package.targets where target.name == "SpillwayPolicyFile" {
+        target.swiftSettings = (target.swiftSettings ?? []) + fuzz
+    }
+    package.targets.append(
+        .executableTarget(
+            name: "PolicyFuzzer",
+            dependencies: ["Spillway", "SpillwayPolicyFile"],
+            path: "Fuzz/PolicyFuzzer",
+            swiftSettings: fuzz + [.unsafeFlags(["-parse-as-library"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
+        )
+    )
 }

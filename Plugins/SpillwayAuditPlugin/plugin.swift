@@ -1,6 +1,55 @@
+import Foundation
 import PackagePlugin
 
+/// `swift package spillway-audit redis://HOST:PORT [--json] [--sample N] [--policies FILE]`:
+/// runs `spillway audit` against a live Redis with the package's policy file.
+///
+/// The policy file is the one given with `--policies`, else the first `spillway.yml`,
+/// `spillway.yaml` or `spillway.json` found in the package's root or its targets. The plugin
+/// writes nothing; it needs permission to open network connections (to Redis).
 @main
 struct SpillwayAuditPlugin: CommandPlugin {
-    func performCommand(context: PluginContext, arguments: [String]) async throws {}
+    static let fileNames = ["spillway.yml", "spillway.yaml", "spillway.json"]
+
+    func performCommand(context: PluginContext, arguments: [String]) async throws {
+        let tool = try context.tool(named: "spillway").url
+        var args = ["audit"] + arguments
+        if !arguments.contains("--policies") {
+            guard let policies = findPolicyFile(in: context.package) else {
+                Diagnostics.error("no spillway.yml, spillway.yaml or spillway.json in the package; pass --policies FILE")
+                throw ExitStatus(code: 1)
+            }
+            args += ["--policies", policies.path]
+        }
+        let process = Process()
+        process.executableURL = tool
+        process.arguments = args
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            Diagnostics.error("spillway audit exited with status \(process.terminationStatus)")
+            throw ExitStatus(code: process.terminationStatus)
+        }
+    }
+
+    private func findPolicyFile(in package: Package) -> URL? {
+        let root = package.directoryURL
+        for name in Self.fileNames {
+            let url = root.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: url.path) { return url }
+        }
+        for target in package.targets {
+            guard let module = target as? SourceModuleTarget else { continue }
+            if let file = module.sourceFiles.first(where: { Self.fileNames.contains($0.url.lastPathComponent) }) {
+                return file.url
+            }
+        }
+        return nil
+    }
+}
+
+/// The audit's exit status, passed on so `swift package spillway-audit` can gate CI.
+struct ExitStatus: Error, CustomStringConvertible {
+    let code: Int32
+    var description: String { "spillway audit failed (exit status \(code))" }
 }

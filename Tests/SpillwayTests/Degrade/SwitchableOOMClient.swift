@@ -26,16 +26,22 @@ final class SwitchableOOMClient<Base: CacheClient>: CacheClient {
 
     func memoryStats() async throws(CacheError) -> CacheMemoryStats { try await base.memoryStats() }
 
+    /// Counts writes that reached this client, and those refused with OOM (by the switch or by
+    /// the backend behind it).
     func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
-        if operation.isWrite {
-            let refuse = state.withLock { s -> Bool in
-                s.writesSeen += 1
-                if s.refuse { s.writesRefused += 1 }
-                return s.refuse
-            }
-            if refuse { throw CacheError(.outOfMemory, CacheError.redisOOMMessage) }
+        guard operation.isWrite else { return try await base.execute(operation) }
+        let refuse = state.withLock { s -> Bool in
+            s.writesSeen += 1
+            if s.refuse { s.writesRefused += 1 }
+            return s.refuse
         }
-        return try await base.execute(operation)
+        if refuse { throw CacheError(.outOfMemory, CacheError.redisOOMMessage) }
+        do {
+            return try await base.execute(operation)
+        } catch {
+            if error.code == .outOfMemory { state.withLock { $0.writesRefused += 1 } }
+            throw error
+        }
     }
 }
 
@@ -69,3 +75,37 @@ private func refusesWrite(_ client: some CacheClient, _ key: CacheKey, _ value: 
     }
 }
 
+/// A client wrapper that remembers whether the backend itself refused the last write with OOM,
+/// so a test can repeat a write until the backend really refuses it. (A real Redis near its limit
+/// accepts a write now and then as its buffers shrink; `MemoryCache` refuses every one.)
+final class RefusalProbe<Base: CacheClient>: CacheClient {
+    let base: Base
+    private let lastRefused = Mutex(false)
+
+    init(_ base: Base) { self.base = base }
+
+    var capabilities: CacheCapabilities { base.capabilities }
+    func memoryStats() async throws(CacheError) -> CacheMemoryStats { try await base.memoryStats() }
+
+    func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+        guard operation.isWrite else { return try await base.execute(operation) }
+        do {
+            let reply = try await base.execute(operation)
+            lastRefused.withLock { $0 = false }
+            return reply
+        } catch {
+            lastRefused.withLock { $0 = error.code == .outOfMemory }
+            throw error
+        }
+    }
+
+    /// Runs `attempt(n)` for n = 0, 1, 2… until the backend refused the write it made, and
+    /// returns that attempt's result. Each attempt should use a fresh key.
+    func untilRefused<R>(maxAttempts: Int = 200, _ attempt: (Int) async throws -> R) async throws -> R {
+        for n in 0..<maxAttempts {
+            let result = try await attempt(n)
+            if lastRefused.withLock({ $0 }) { return result }
+        }
+        throw CacheError(.other, "the backend accepted \(maxAttempts) writes in a row after being filled")
+    }
+}

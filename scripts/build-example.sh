@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds and runs Examples/PolicyExample, which compiles its spillway.yml through
+# SpillwayPolicyPlugin; then builds a throwaway copy of it with an invalid policy file and checks
+# that the build FAILS with `spillway.yml:LINE: error: ...` diagnostics.
+#
+# Usage: scripts/build-example.sh
+# Env:   SPILLWAY_EXAMPLE_SCRATCH  build folder shared by both builds (default .build-example),
+#        so the second build reuses the first one's compiled dependencies.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+scratch=${SPILLWAY_EXAMPLE_SCRATCH:-$root/.build-example}
+example=$root/Examples/PolicyExample
+
+echo "== building Examples/PolicyExample" >&2
+swift build --package-path "$example" --scratch-path "$scratch"
+output=$("$scratch/debug/PolicyExample")
+echo "$output"
+grep -q "policies compiled from spillway.yml: 3 routes, 1 prefixes" <<<"$output"
+grep -q "POST /orders/upload lock:order:7: maxKeyBytes=256 keyOverflow=reject spillAbove=off onOOM=fail priority=low" <<<"$output"
+grep -q "a 437-byte key is stored as 79 bytes: report:customer=acme" <<<"$output"
+
+# The invalid case builds the same package with its policy file swapped for a broken one (restored
+# on exit), so only the plugin's command runs again. A copy of the package in another directory
+# would be a new root, and SwiftPM would rebuild the spillway tool and every dependency (~10 min).
+echo "== building with an invalid policy file (must fail)" >&2
+policy=$example/Sources/PolicyExample/spillway.yml
+backup=$scratch/spillway.yml.valid
+mkdir -p "$scratch/invalid-policy"
+cp "$policy" "$backup"
+trap 'cp "$backup" "$policy"' EXIT
+cat >"$policy" <<'YAML'
+defaults:
+  maxKeyBytes: 256
+  maxKeyByte: 512
+  spillAbove: 2MiB
+  maxValueBytes: 1MiB
+routes:
+  POST /orders/upload: {onOOM: explode}
+YAML
+log=$scratch/invalid-policy/build.log
+if swift build --package-path "$example" --scratch-path "$scratch" >"$log" 2>&1; then
+    cat "$log"
+    echo "FAIL: the build with an invalid spillway.yml succeeded" >&2
+    exit 1
+fi
+status=0
+for expected in \
+    "spillway.yml:3: error: unknown field 'maxKeyByte' in defaults; did you mean 'maxKeyBytes'?" \
+    "spillway.yml:5: error: spillAbove 2MiB (defaults, line 4) is not below maxValueBytes 1MiB (defaults, line 5)" \
+    "spillway.yml:7: error: onOOM must be one of shed, fallback, fail, not 'explode'"; do
+    if ! grep -qF "$expected" "$log"; then
+        echo "FAIL: the failed build did not report: $expected" >&2
+        status=1
+    fi
+done
+if [ $status -ne 0 ]; then
+    cat "$log"
+    exit 1
+fi
+grep -F "spillway.yml:" "$log" | sort -u >&2
+cp "$backup" "$policy"
+trap - EXIT
+echo "== building again with the valid policy file" >&2
+swift build --package-path "$example" --scratch-path "$scratch" >&2
+echo "OK: example built and ran; the invalid policy file failed the build with file:line errors" >&2
