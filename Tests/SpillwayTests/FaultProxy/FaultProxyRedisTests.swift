@@ -101,11 +101,3 @@ struct FaultProxyRedisTests {
         }
     }
 }
-
-extension CacheReply {
-    /// The bytes of a `get` reply (`nil` for a miss or another reply).
-    var valueBytes: ByteBuffer? {
-        if case .value(let v) = self { return v }
-        return nil
-    }
-}
