@@ -105,6 +105,8 @@ let package = Package(
             name: "SpillwayTests",
             dependencies: [
                 "Spillway",
+                // The CLI module, so `spillway audit` runs end to end against a real redis-server.
+                "spillway",
                 "SpillwayRedis",
                 "SpillwayTesting",
                 "SpillwayPolicyFile",
@@ -144,7 +146,7 @@ for target in package.targets where target.type != .system && target.type != .pl
 
 // package-benchmark suites (Benchmarks/<Suite>/), built only when SPILLWAY_BENCHMARKS is set, so
 // that users and the test suite never build the benchmark machinery.
-// Run: SPILLWAY_BENCHMARKS=1 swift package benchmark   (or: make bench)
+// Run: scripts/bench.sh [Suite]; the XXH3-vs-xxhsum ratio: scripts/bench-xxhash.sh
 if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
     package.dependencies.append(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"])
@@ -167,6 +169,10 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
             )
         )
     }
+    // A plain release executable, not a package-benchmark suite: it compares against `xxhsum -b`.
+    package.targets.append(
+        .executableTarget(name: "XXHashBench", dependencies: ["Spillway", "SpillwayTesting"], path: "Benchmarks/XXHashBench")
+    )
 }
 
 // libFuzzer target for the policy-file parser (Fuzz/PolicyFuzzer), built only when SPILLWAY_FUZZ

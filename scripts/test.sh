@@ -9,3 +9,6 @@ command -v redis-server >/dev/null || { echo "redis-server is required and could
 export SPILLWAY_WARNINGS_AS_ERRORS=1
 swift build --build-tests
 swift test --skip-build
+# The example package: the build-tool plugin compiles a valid policy file, and an invalid one
+# must fail `swift build` with file:line errors.
+scripts/build-example.sh

@@ -78,7 +78,7 @@ public struct KeyAuditor: Sendable {
         }
         if let ttl = record.ttl {
             if let maxTTL = policy.maxTTL, ttl > maxTTL {
-                violation(.ttlTooLong, "TTL is \(DurationText.format(ttl)); maxTTL is \(DurationText.format(maxTTL))")
+                violation(.ttlTooLong, "TTL is \(DurationText.format(Self.roundedToSeconds(ttl))); maxTTL is \(DurationText.format(maxTTL))")
             }
         } else if policy.requireTTL {
             violation(.missingTTL, "no TTL; the policy requires one\(policy.maxTTL.map { " (maxTTL \(DurationText.format($0)))" } ?? "")")
@@ -148,6 +148,13 @@ public struct KeyAuditor: Sendable {
             h -= p * log2(p)
         }
         return h
+    }
+
+    /// A remaining TTL for display: whole seconds from a second up (a live TTL is a few
+    /// milliseconds short of what was set).
+    static func roundedToSeconds(_ ttl: Duration) -> Duration {
+        let ms = DurationText.milliseconds(ttl)
+        return ms >= 1000 ? .seconds((ms + 500) / 1000) : ttl
     }
 
     /// The key's first segment, up to and including the first `:`, for grouping keys that no

@@ -12,9 +12,13 @@ public struct FaultScope: Sendable, Hashable {
     public var operations: Set<FaultOperationKind>
     /// The key prefix in scope, as UTF-8 bytes. A multi-key operation is in scope when any of its
     /// keys has the prefix.
-    public var keyPrefix: String?
+    public var keyPrefix: String? {
+        didSet { prefixBytes = keyPrefix.map { Array($0.utf8) } }
+    }
     /// The route in scope (exact match), from ``CacheContext/route`` or else ``CacheRoute/current``.
     public var route: String?
+    /// ``keyPrefix`` as bytes, computed once.
+    private var prefixBytes: [UInt8]?
 
     /// Creates a scope.
     /// - Parameters:
@@ -24,6 +28,7 @@ public struct FaultScope: Sendable, Hashable {
     public init(operations: Set<FaultOperationKind> = FaultOperationKind.all, keyPrefix: String? = nil, route: String? = nil) {
         self.operations = operations
         self.keyPrefix = keyPrefix
+        self.prefixBytes = keyPrefix.map { Array($0.utf8) }
         self.route = route
     }
 
@@ -49,8 +54,7 @@ public struct FaultScope: Sendable, Hashable {
     func matches(_ operation: CacheOperation, kind: FaultOperationKind, route currentRoute: String?) -> Bool {
         guard operations.contains(kind) else { return false }
         if let route, route != currentRoute { return false }
-        guard let keyPrefix else { return true }
-        let prefix = Array(keyPrefix.utf8)
+        guard let prefix = prefixBytes else { return true }
         func has(_ key: CacheKey) -> Bool {
             key.count >= prefix.count && key.bytes.readableBytesView.prefix(prefix.count).elementsEqual(prefix)
         }

@@ -86,10 +86,6 @@ func spillPolicies(threshold: Int = 1024, maxValueBytes: Int = 8 << 20) -> Polic
 /// The wall-clock origin used with manual clocks in these tests.
 let spillOrigin = BlobTimestamp(millisecondsSince1970: 1_800_000_000_000)
 
-extension CacheOperation {
-    static func rawGet(_ key: CacheKey) -> CacheOperation { .get(key) }
-}
-
 /// Reads a key straight from the backend, bypassing the chain.
 func rawValue(_ client: some CacheClient, _ key: CacheKey) async throws(CacheError) -> ByteBuffer? {
     guard case .value(let v) = try await client.execute(.get(key)) else { return nil }

@@ -49,7 +49,7 @@ enum FaultMatrixExpectations {
             return failing(.busy, operation)
         case .timeout:
             return failing(.timeout, operation)
-        case .connectionReset:
+        case .connectionReset, .serverRestart:
             return failing(.connection, operation)
         case .latency:
             return [.get: .value, .setSmall: .stored, .setSpilled: .stored, .delete: .deleted, .increment: .counted,

@@ -1,5 +1,7 @@
+import Foundation
 import NIOCore
 import Spillway
+import SpillwayRedis
 import SpillwayTesting
 import Testing
 
@@ -19,7 +21,11 @@ struct FaultMatrixTests {
             #expect(fault == .partialPipeline)
             return
         }
-        for backend in TestBackend.allCases {
+        for backend in TestBackend.allCases where fault.applies(to: backend) {
+            if fault == .serverRestart {
+                try await runRestart(operation, expected)
+                continue
+            }
             try await backend.withClient { client in
                 try await run(fault, operation, expected, MatrixRig(backend: client), backend)
             }
@@ -42,12 +48,47 @@ struct FaultMatrixTests {
             #expect(model[key, default: []].contains(value), "\(fault) × \(operation) on \(backend): \(key) returned bytes it never held")
         }
 
-        // Heal, then 3. nothing acknowledged is lost, and 4. no orphaned blob after a sweep.
         rig.faults.removeAll()
         rig.blobs.mode = .healthy
+        try await verifyHealed(rig, model, "\(fault) × \(operation) on \(backend)")
+    }
+
+    /// The server stops under the operation and comes back with its append-only file.
+    private func runRestart(_ operation: MatrixOperation, _ expected: CellOutcome) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-matrix-\(UInt64.random(in: 0 ... .max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let options = RedisServer.Options(extraArguments: ["--appendonly", "yes", "--appendfsync", "always", "--dir", directory])
+        try await RedisServer.withRedisServer(options) { server in
+            let client = try server.makeClient {
+                $0.connectTimeout = .milliseconds(200)
+                $0.commandTimeout = .milliseconds(500)
+                $0.initialBackoff = .milliseconds(1)
+                $0.maxBackoff = .milliseconds(10)
+            }
+            do {
+                let rig = MatrixRig(backend: client)
+                var model = try await rig.seed()
+                await server.stop()
+                let (outcome, returned) = await Self.perform(operation, under: .serverRestart, rig)
+                #expect(outcome == expected, "serverRestart × \(operation)")
+                update(&model, operation, .serverRestart, outcome)
+                #expect(returned.allSatisfy { model[$0.0, default: []].contains($0.1) })
+                try await server.restart()
+                try await verifyHealed(rig, model, "serverRestart × \(operation) on redis")
+                await client.close()
+            } catch {
+                await client.close()
+                throw error
+            }
+        }
+    }
+
+    /// 3. Nothing acknowledged is lost, and 4. no orphaned blob after a sweep.
+    private func verifyHealed(_ rig: MatrixRig, _ model: MatrixRig.Model, _ label: String) async throws {
         for key in MatrixRig.keys {
             let value = try await rig.cache.get(key)
-            #expect(model[key, default: []].contains(value), "\(fault) × \(operation) on \(backend): \(key) reads \(value.map { "\($0.readableBytes) bytes" } ?? "nil")")
+            #expect(model[key, default: []].contains(value), "\(label): \(key) reads \(value.map { "\($0.readableBytes) bytes" } ?? "nil")")
         }
         let sweeper = BlobSweeper(store: rig.blobs, client: rig.backend, minimumAge: .zero)
         try await sweeper.sweepOnce()
@@ -56,7 +97,7 @@ struct FaultMatrixTests {
             if let p = try await rig.pointer(key) { pointed.insert(p.id) }
         }
         let left = Set(await rig.memoryBlobs.ids)
-        #expect(left.isSubset(of: pointed), "\(fault) × \(operation) on \(backend): \(left.subtracting(pointed).count) orphaned blob(s)")
+        #expect(left.isSubset(of: pointed), "\(label): \(left.subtracting(pointed).count) orphaned blob(s)")
     }
 
     /// A cell passes only if its fault was really in its path: the injector or the blob store
@@ -74,7 +115,7 @@ struct FaultMatrixTests {
             #expect((rig.blobs.failures > 0) == touchesStore, "\(fault) × \(operation): \(rig.blobs.failures) store failures")
         case .blobStoreFull:
             #expect((rig.blobs.failures > 0) == (operation == .setSpilled), "\(fault) × \(operation): \(rig.blobs.failures) store failures")
-        case .blobMissing, .blobCorrupted:
+        case .blobMissing, .blobCorrupted, .serverRestart:
             break
         }
     }
@@ -91,6 +132,7 @@ struct FaultMatrixTests {
         case .partialPipeline:
             // Only the batch itself: the spill's own read-before-mset must not be the one that fails.
             rig.faults.inject(.partialPipeline(reply: 1, failingWith: .loading), on: .only(operation == .get ? .mget : .mset))
+        case .serverRestart: break  // runRestart stops the server itself
         case .blobStoreUnavailable: rig.blobs.mode = .unavailable
         case .blobStoreFull: rig.blobs.mode = .full
         case .blobMissing:

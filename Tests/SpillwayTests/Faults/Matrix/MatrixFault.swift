@@ -15,6 +15,9 @@ enum MatrixFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case latency
     /// Reply 1 of a batch fails with `-LOADING` (GET column: `mget`; SET small column: `mset`).
     case partialPipeline
+    /// `redis-server` stopped (SIGTERM) during the operation, then started again on the same
+    /// port with its append-only file (`appendfsync always`). Real server only.
+    case serverRestart
     /// The blob store cannot be reached at all.
     case blobStoreUnavailable
     /// The blob store refuses new blobs (no space left).
@@ -25,6 +28,11 @@ enum MatrixFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case blobCorrupted
 
     var testDescription: String { rawValue }
+
+    /// Whether the row runs on a backend.
+    func applies(to backend: TestBackend) -> Bool {
+        self == .serverRestart ? backend == .redis : true
+    }
 
     /// Whether the row is about the blob store (its GET and DEL cells use the spilled key).
     var isBlobRow: Bool {
