@@ -47,3 +47,19 @@ private func drain(_ buffer: inout ByteBuffer, _ decoder: RESPDecoder) -> (value
         }
     }
 }
+
+// SwiftPM links an executable with `main` defined as `RESPFuzz_main`, so libFuzzer's own `main`
+// is not linked in: start its driver from here.
+@_silgen_name("LLVMFuzzerRunDriver")
+private func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
+
+@_cdecl("RESPFuzz_main")
+public func respFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzRESP(data, size) }
+}
