@@ -238,12 +238,7 @@ public struct FileBlobStore: BlobStore {
 
     func getSync(_ id: BlobID) throws(CacheError) -> ByteBuffer? {
         let path = self.path(of: id)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            let code = errno
-            if code == ENOENT { return nil }
-            throw Self.ioError("open", path, code)
-        }
+        guard let fd = try Self.openForReading(path) else { return nil }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Self.ioError("fstat", path, errno) }
@@ -267,15 +262,21 @@ public struct FileBlobStore: BlobStore {
         return buffer
     }
 
-    /// Reads the header of a blob file, or `nil` when the file is gone.
-    func readInfo(_ id: BlobID) throws(CacheError) -> BlobInfo? {
-        let path = self.path(of: id)
+    /// Opens a blob file read-only: `nil` when it does not exist, a `.blobStore` error otherwise.
+    static func openForReading(_ path: String) throws(CacheError) -> Int32? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             let code = errno
             if code == ENOENT { return nil }
-            throw Self.ioError("open", path, code)
+            throw ioError("open", path, code)
         }
+        return fd
+    }
+
+    /// Reads the header of a blob file, or `nil` when the file is gone.
+    func readInfo(_ id: BlobID) throws(CacheError) -> BlobInfo? {
+        let path = self.path(of: id)
+        guard let fd = try Self.openForReading(path) else { return nil }
         defer { close(fd) }
         var fixed = [UInt8](repeating: 0, count: Self.headerFixedSize)
         let got = fixed.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
