@@ -46,6 +46,10 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     let eventLoop: any EventLoop
     private let decoder: RESPDecoder
     private let commandTimeout: TimeAmount
+    private let idleTimeout: TimeAmount?
+    private var idleTimer: Scheduled<Void>?
+    /// When the last request was written or the last bytes were read.
+    private var lastActivity = NIODeadline.now()
     private var context: ChannelHandlerContext?
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
     private var cumulation: ByteBuffer?
@@ -57,10 +61,11 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Those replies, when the oldest request is a batch that still waits for them.
     private var headBatch: [RESPValue] = []
 
-    init(eventLoop: any EventLoop, decoder: RESPDecoder, commandTimeout: Duration) {
+    init(eventLoop: any EventLoop, decoder: RESPDecoder, commandTimeout: Duration, idleTimeout: Duration? = nil) {
         self.eventLoop = eventLoop
         self.decoder = decoder
         self.commandTimeout = .nanoseconds(commandTimeout.nanoseconds)
+        self.idleTimeout = idleTimeout.map { .nanoseconds(max(1, $0.nanoseconds)) }
     }
 
     /// Commands written and not yet answered (event loop only).
@@ -83,7 +88,9 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
             waiter.fail(CacheError(.connection, reason.message, underlying: RedisRequestNotSent(reason: reason)))
             return
         }
-        let deadline = NIODeadline.now() + commandTimeout
+        let now = NIODeadline.now()
+        lastActivity = now
+        let deadline = now + commandTimeout
         pending.append(Pending(id: id, waiter: waiter, replies: replies, deadline: deadline))
         // Each request is already one piece (a pipeline or transaction is written as one
         // buffer), so flush at once: waiting to coalesce only adds latency per round trip.
@@ -106,6 +113,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     // MARK: Reading
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if idleTimeout != nil { lastActivity = .now() }
         let incoming = unwrapInboundIn(data)
         if var buffer = cumulation, buffer.readableBytes > 0 {
             cumulation = nil
@@ -173,6 +181,12 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive { startIdleTimer() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startIdleTimer()
+        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -192,10 +206,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            if pending.isEmpty {
-                failAll(CacheError(.connection, "connection closed after being idle"))
-                context.close(promise: nil)
-            }
+            closeIfIdle()
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -207,6 +218,8 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         if closed == nil { closed = reason }
         timer?.cancel()
         timer = nil
+        idleTimer?.cancel()
+        idleTimer = nil
         cumulation = nil
         headReceived = 0
         headBatch = []
@@ -216,6 +229,34 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     // MARK: Timeouts
+
+    private func startIdleTimer() {
+        guard let idleTimeout, idleTimer == nil, closed == nil else { return }
+        lastActivity = .now()
+        armIdleTimer(at: lastActivity + idleTimeout)
+    }
+
+    private func armIdleTimer(at deadline: NIODeadline) {
+        idleTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+            idleTimer = nil
+            guard let idleTimeout, closed == nil else { return }
+            let due = lastActivity + idleTimeout
+            if pending.isEmpty, due <= .now() {
+                closeIfIdle()
+            } else {
+                // Busy, or active since: look again one idle period after the last activity (or
+                // from now, while a command is in flight).
+                armIdleTimer(at: pending.isEmpty ? due : .now() + idleTimeout)
+            }
+        }
+    }
+
+    /// Closes the connection when nothing is in flight.
+    private func closeIfIdle() {
+        guard pending.isEmpty, closed == nil else { return }
+        failAll(CacheError(.connection, "connection closed after being idle"))
+        context?.close(promise: nil)
+    }
 
     private func armTimer(at deadline: NIODeadline) {
         timer = eventLoop.scheduleTask(deadline: deadline) { [self] in

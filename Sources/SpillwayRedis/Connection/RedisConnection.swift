@@ -54,33 +54,54 @@ public final actor RedisConnection {
     public nonisolated var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
     /// Sends one encoded command and waits for its reply. Error replies are returned, not thrown.
+    ///
+    /// Called from the connection's event loop (a task preferring an ``EventLoopTaskExecutor`` on
+    /// it), the command is written at once, with no hop; from anywhere else, the call hops onto
+    /// the actor (the loop) first.
     /// - Throws: `.connection` when the connection breaks first, `.timeout` when the reply is
     ///   overdue, `.protocolError` for undecodable bytes, `.cancelled` when the task is cancelled.
-    public func send(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
-        try Self.checkNotCancelled()
-        let handler = self.handler
-        let id = handler.nextRequestID()
-        let result = await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<RESPValue, CacheError>, Never>) in
-                self.write(command, replies: 1, id: id, waiter: .one(continuation))
-            }
-        } onCancel: {
-            handler.eventLoop.execute { handler.cancel(id: id) }
+    public nonisolated func send(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
+        if eventLoop.inEventLoop {
+            return try await Self.exchange(handler, command, replies: 1) { .one($0) }
         }
-        return try result.get()
+        return try await isolatedSend(command)
     }
 
     /// Sends `count` encoded commands written back to back (a pipeline, or `MULTI … EXEC`) and
     /// waits for all their replies, in order. No other caller's command can come between them.
     /// - Throws: as ``send(_:)``.
-    public func send(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
+    public nonisolated func send(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
         precondition(count > 0, "a batch holds at least one command")
-        try Self.checkNotCancelled()
-        let handler = self.handler
+        if eventLoop.inEventLoop {
+            return try await Self.exchange(handler, commands, replies: count) { .many($0) }
+        }
+        return try await isolatedSend(commands, count: count)
+    }
+
+    private func isolatedSend(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
+        try await Self.exchange(handler, command, replies: 1) { .one($0) }
+    }
+
+    private func isolatedSend(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
+        try await Self.exchange(handler, commands, replies: count) { .many($0) }
+    }
+
+    /// Writes a request and waits for its reply, running in the caller's isolation. Must be called on the event loop (from a task on it, or isolated to this
+    /// actor): the request is queued synchronously, before the cancellation handler's hop to the
+    /// loop can run, so a cancellation always finds its request.
+    private static func exchange<T>(
+        _ handler: RedisChannelHandler, _ bytes: ByteBuffer, replies: Int,
+        isolation: isolated (any Actor)? = #isolation,
+        _ waiter: (UnsafeContinuation<Result<T, CacheError>, Never>) -> RedisReplyWaiter
+    ) async throws(CacheError) -> T {
+        if Task.isCancelled { throw CacheError(.cancelled, "the task waiting for a Redis reply was cancelled") }
         let id = handler.nextRequestID()
         let result = await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<[RESPValue], CacheError>, Never>) in
-                self.write(commands, replies: count, id: id, waiter: .many(continuation))
+            // Naming `isolation` keeps this closure in the caller's isolation (else it would run
+            // on the global executor, off the loop).
+            _ = isolation
+            return await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<T, CacheError>, Never>) in
+                handler.enqueue(bytes, replies: replies, id: id, waiter: waiter(continuation))
             }
         } onCancel: {
             handler.eventLoop.execute { handler.cancel(id: id) }
@@ -93,16 +114,6 @@ public final actor RedisConnection {
         try? await channel.close()
     }
 
-    /// Hands a request to the channel handler. Isolated to the actor, hence on the event loop;
-    /// calling it from the continuation's closure also makes that closure isolated, so it runs
-    /// right here rather than on another executor.
-    private func write(_ bytes: ByteBuffer, replies: Int, id: UInt64, waiter: RedisReplyWaiter) {
-        handler.enqueue(bytes, replies: replies, id: id, waiter: waiter)
-    }
-
-    private static func checkNotCancelled() throws(CacheError) {
-        if Task.isCancelled { throw CacheError(.cancelled, "the task waiting for a Redis reply was cancelled") }
-    }
 }
 
 // MARK: - Connecting
@@ -129,10 +140,10 @@ extension RedisConnection {
         let handler = RedisChannelHandler(
             eventLoop: eventLoop,
             decoder: RESPDecoder(limits: configuration.decoderLimits),
-            commandTimeout: configuration.commandTimeout
+            commandTimeout: configuration.commandTimeout,
+            idleTimeout: configuration.idleTimeout
         )
         let serverName = configuration.tlsServerName ?? (Self.isIPAddress(configuration.host) ? nil : configuration.host)
-        let idle = configuration.idleTimeout.map { TimeAmount.nanoseconds($0.nanoseconds) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(configuration.connectTimeout.nanoseconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -142,7 +153,6 @@ extension RedisConnection {
                     if let sslContext {
                         try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
-                    if let idle { try pipeline.addHandler(IdleStateHandler(allTimeout: idle)) }
                     try pipeline.addHandler(handler)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
