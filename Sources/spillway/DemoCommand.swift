@@ -3,9 +3,10 @@ import Foundation
 import NIOCore
 import Spillway
 
-/// `spillway demo`: replays the incident on the embedded `MemoryCache`, unguarded and guarded,
-/// with the same memory limit and workload, and prints them side by side. A third run shows
-/// the guarded chain on a cache that is already full, where every write is refused.
+/// `spillway demo`: replays the incident on the embedded `MemoryCache` or a real Redis
+/// (`--backend`), unguarded and guarded, with the same memory limit and workload, and prints
+/// them side by side. A third run shows the guarded chain on a cache that is already full,
+/// where every write is refused.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -30,6 +31,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Workload: payload-in-key (the incident) or payload-in-value.")
     var shape: String = IncidentReplay.WorkloadShape.payloadInKey.rawValue
 
+    @Option(help: "Where to replay: memory (the embedded MemoryCache), redis (a throwaway redis-server on 127.0.0.1), or a redis:// or rediss:// URL.")
+    var backend: String = "memory"
+
+    @Flag(help: "Allow the Redis demo to empty a database that holds keys (it runs FLUSHDB before each run).")
+    var flush = false
+
     @Flag(help: "Print JSON with stable field names instead of a table.")
     var json = false
 
@@ -37,6 +44,11 @@ struct DemoCommand: AsyncParsableCommand {
         guard Self.parseBytes(maxmemory) != nil else { throw ValidationError("--maxmemory must be a byte count like 8388608, 512k or 8m") }
         guard tasks > 0, concurrency > 0, clients > 0 else { throw ValidationError("--tasks, --concurrency and --clients must be positive") }
         guard keyBytes >= 64 else { throw ValidationError("--key-bytes must be at least 64") }
+        do {
+            _ = try DemoBackend(backend)
+        } catch {
+            throw ValidationError("--backend: \(error.message)")
+        }
         guard IncidentReplay.WorkloadShape(rawValue: shape) != nil else {
             throw ValidationError("--shape must be one of: \(IncidentReplay.WorkloadShape.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -51,31 +63,25 @@ struct DemoCommand: AsyncParsableCommand {
             tasks: tasks, keyBytes: keyBytes, concurrency: concurrency, clients: clients,
             shape: IncidentReplay.WorkloadShape(rawValue: shape)!
         )
-
-        // Unguarded: the application talks to the cache client directly, and throttles like DRF.
-        let bare = MemoryCache(maxMemory: limit, policy: .noEviction)
-        let unguarded = await replay.run(throttle: IncidentReplay.drfThrottle { op throws(CacheError) in try await bare.execute(op) }) { _, op throws(CacheError) in
-            try await bare.execute(op)
+        let report: DemoReport
+        switch try DemoBackend(backend) {
+        case .memory:
+            report = try await Self.report(on: MemoryDemoTarget(), limit: limit, replay: replay)
+        case .redis(let url):
+            let target: RedisDemoTarget
+            do {
+                if let url {
+                    target = try await RedisDemoTarget.connect(url: url, allowFlush: flush)
+                } else {
+                    target = try await RedisDemoTarget.throwaway()
+                    if !json { StandardError.write("spillway demo: started a throwaway redis-server at \(target.description)") }
+                }
+            } catch {
+                StandardError.write("spillway demo: \(error)")
+                throw ExitCode(2)
+            }
+            report = try await Self.report(on: target, limit: limit, replay: replay)
         }
-        let unguardedStats = try await bare.memoryStats()
-
-        // Guarded: the same client wrapped in Spillway's chain; the throttle is a GCRA limiter.
-        let guardedClient = MemoryCache(maxMemory: limit, policy: .noEviction)
-        let (guarded, guardedRun) = try await Self.guardedRun(replay, client: guardedClient)
-        let guardedStats = try await guardedClient.memoryStats()
-
-        // Guarded, on a cache that is already full (the incident's state once Redis hit maxmemory).
-        let fullClient = MemoryCache(maxMemory: limit, policy: .noEviction)
-        await Self.fill(fullClient)
-        let (full, fullRun) = try await Self.guardedRun(replay, client: fullClient)
-        let fullStats = try await fullClient.memoryStats()
-
-        let report = DemoReport(
-            config: .init(maxmemory: limit, tasks: tasks, keyBytes: keyBytes, concurrency: concurrency, clients: clients, shape: shape),
-            unguarded: .init(unguarded, stats: unguardedStats),
-            guarded: .init(guarded, stats: guardedStats, counters: guardedRun),
-            guardedFullCache: .init(full, stats: fullStats, counters: fullRun)
-        )
         if json {
             print(try report.json())
         } else {
@@ -83,11 +89,70 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
+    /// Runs the three replays on `target`, each on an empty cache with `limit` bytes of room,
+    /// and calls the target's ``DemoTarget/finish()`` afterwards whatever happens.
+    /// - Throws: when the target cannot be reset or asked for its memory.
+    static func report<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay) async throws -> DemoReport {
+        do {
+            let report = try await runs(on: target, limit: limit, replay: replay)
+            await target.finish()
+            return report
+        } catch {
+            await target.finish()
+            throw error
+        }
+    }
+
+    private static func runs<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay) async throws -> DemoReport {
+        // A short run of the same path before each measured run, on targets that need it.
+        var warmUp = replay
+        warmUp.tasks = min(replay.tasks, 2 * replay.concurrency)
+        func fresh(_ path: (T.Client) async throws -> Void) async throws -> T.Client {
+            let client = try await target.freshCache(limit: limit)
+            guard target.warmsUp else { return client }
+            try await path(client)
+            return try await target.freshCache(limit: limit)
+        }
+
+        // Unguarded: the application talks to the cache client directly, and throttles like DRF.
+        let bare = try await fresh { _ = await unguardedRun(warmUp, client: $0) }
+        let unguarded = await unguardedRun(replay, client: bare)
+        let unguardedStats = try await target.memoryStats(bare)
+
+        // Guarded: the same client wrapped in Spillway's chain; the throttle is a GCRA limiter.
+        let guardedClient = try await fresh { _ = try await guardedRun(warmUp, client: $0) }
+        let (guarded, guardedCounters) = try await guardedRun(replay, client: guardedClient)
+        let guardedStats = try await target.memoryStats(guardedClient)
+
+        // Guarded, on a cache that is already full (the incident's state once Redis hit maxmemory).
+        let fullClient = try await fresh { _ = try await guardedRun(warmUp, client: $0) }
+        try await fill(fullClient)
+        let (full, fullCounters) = try await guardedRun(replay, client: fullClient)
+        let fullStats = try await target.memoryStats(fullClient)
+
+        return DemoReport(
+            config: .init(
+                backend: target.description, maxmemory: limit, tasks: replay.tasks, keyBytes: replay.keyBytes,
+                concurrency: replay.concurrency, clients: replay.clients, shape: replay.shape.rawValue
+            ),
+            unguarded: .init(unguarded, stats: unguardedStats),
+            guarded: .init(guarded, stats: guardedStats, counters: guardedCounters),
+            guardedFullCache: .init(full, stats: fullStats, counters: fullCounters)
+        )
+    }
+
+    /// Runs the workload on the bare client, throttling like DRF.
+    static func unguardedRun(_ replay: IncidentReplay, client: some CacheClient) async -> IncidentReplay.Result {
+        await replay.run(throttle: IncidentReplay.drfThrottle { op throws(CacheError) in try await client.execute(op) }) { _, op throws(CacheError) in
+            try await client.execute(op)
+        }
+    }
+
     /// The background task's cache policy in the demo: values above 4 KiB spill to the blob store.
     static let taskPolicies = PolicyTable(routes: ["job:upload-task": PolicyOverrides(spillAbove: .some(4096))])
 
     /// Runs the workload through the guarded chain and returns its result with the chain's counters.
-    static func guardedRun(_ replay: IncidentReplay, client: MemoryCache<ContinuousClock>) async throws -> (IncidentReplay.Result, DemoReport.Counters) {
+    static func guardedRun(_ replay: IncidentReplay, client: some CacheClient) async throws -> (IncidentReplay.Result, DemoReport.Counters) {
         let degradeStats = DegradeStats()
         let blobs = try FileBlobStore.temporary(name: "demo")
         defer { try? blobs.removeAll() }
@@ -112,14 +177,15 @@ struct DemoCommand: AsyncParsableCommand {
         return (result, counters)
     }
 
-    /// Fills a cache with unrelated keys until it refuses writes.
-    static func fill(_ cache: MemoryCache<ContinuousClock>) async {
+    /// Fills a cache with unrelated keys until it refuses writes with `.outOfMemory`.
+    /// - Throws: any other error.
+    static func fill(_ cache: some CacheClient) async throws(CacheError) {
         var i = 0
         while true {
-            do {
+            do throws(CacheError) {
                 _ = try await cache.execute(.set(CacheKey("other-tenant:\(i)"), ByteBuffer(repeating: 0x61, count: 4096), SetOptions()))
                 i += 1
-            } catch {
+            } catch where error.code == .outOfMemory {
                 return
             }
         }

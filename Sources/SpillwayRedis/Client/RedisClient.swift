@@ -81,6 +81,8 @@ public final class RedisClient: CacheClient {
             do throws(CacheError) {
                 return try await connection.send(command)
             } catch where error.underlying is RedisRequestNotSent && attempt == 0 {
+                // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
+                pool.remove(connection)
                 attempt += 1
             }
         }
@@ -94,6 +96,8 @@ public final class RedisClient: CacheClient {
             do throws(CacheError) {
                 return try await connection.send(commands, count: count)
             } catch where error.underlying is RedisRequestNotSent && attempt == 0 {
+                // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
+                pool.remove(connection)
                 attempt += 1
             }
         }

@@ -155,7 +155,9 @@ final class RedisConnectionPool: Sendable {
         }
     }
 
-    private func remove(_ connection: RedisConnection) {
+    /// Takes `connection` out of the pool (it closed). Also called when a command finds it closed,
+    /// before its close has completed, so the command's retry does not lease it again.
+    func remove(_ connection: RedisConnection) {
         state.withLock { s in s.connections.removeAll { $0 === connection } }
     }
 

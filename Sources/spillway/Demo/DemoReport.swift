@@ -4,6 +4,8 @@ import Spillway
 /// The demo's figures, printed as a table or as JSON with stable field names.
 struct DemoReport: Encodable {
     struct Config: Encodable {
+        /// Where the runs executed ("MemoryCache", "Redis 127.0.0.1:6379/0").
+        var backend: String
         var maxmemory: Int
         var tasks: Int
         var keyBytes: Int
@@ -12,7 +14,7 @@ struct DemoReport: Encodable {
         var shape: String
 
         enum CodingKeys: String, CodingKey {
-            case maxmemory, tasks, concurrency, clients, shape
+            case backend, maxmemory, tasks, concurrency, clients, shape
             case keyBytes = "key_bytes"
         }
     }
@@ -125,8 +127,11 @@ struct DemoReport: Encodable {
         }
         func row(_ name: String, _ value: (Run) -> String) -> String { row(name, runs.map(value)) }
         var lines: [String] = []
-        lines.append("Incident replay on MemoryCache: \(config.tasks) upload requests, \(config.keyBytes)-byte payloads, maxmemory \(config.maxmemory) bytes, noeviction, \(config.concurrency) in flight, shape \(config.shape)")
+        lines.append("Incident replay on \(config.backend): \(config.tasks) upload requests, \(config.keyBytes)-byte payloads, maxmemory \(config.maxmemory) bytes, noeviction, \(config.concurrency) in flight, shape \(config.shape)")
         lines.append("A request fails (HTTP 500) when its throttle write throws; a task fails when its lock writes throw.")
+        if config.backend.hasPrefix("Redis") {
+            lines.append("Each run starts on an empty database with maxmemory = its used_memory + \(config.maxmemory); memory = INFO memory used_memory after - before.")
+        }
         lines.append("")
         lines.append(row("", ["unguarded", "guarded", "guarded, full cache"]))
         lines.append(row("requests") { "\($0.requests)" })

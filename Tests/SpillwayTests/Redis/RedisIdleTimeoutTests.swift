@@ -1,0 +1,157 @@
+import NIOCore
+import Spillway
+@testable import SpillwayRedis
+import SpillwayTesting
+import Synchronization
+import Testing
+
+/// `RedisConfiguration.idleTimeout` on a real `redis-server`: an idle connection is closed and
+/// replaced transparently; a connection waiting for a reply is not closed by the idle event.
+@Suite("Redis idle timeout on a real server")
+struct RedisIdleTimeoutTests {
+    static let idle: Duration = .milliseconds(100)
+
+    /// A client with one connection and a short idle timeout.
+    func withClient<R>(_ body: (RedisClient) async throws -> R) async throws -> R {
+        try await RedisServer.withRedisServer { server in
+            let client = try server.makeClient {
+                $0.idleTimeout = Self.idle
+                $0.maxConnections = 1
+            }
+            do {
+                let result = try await body(client)
+                await client.close()
+                return result
+            } catch {
+                await client.close()
+                throw error
+            }
+        }
+    }
+
+    /// The server's id for the connection a command runs on.
+    static func clientID(_ client: RedisClient) async throws -> Int64 {
+        try #require(try await client.send("CLIENT", "ID").int64)
+    }
+
+    @Test("an idle connection is closed after idleTimeout, and the next command runs on a fresh one")
+    func idleConnectionIsReplaced() async throws {
+        try await withClient { client in
+            // The connection's last I/O (this command's reply) comes after `quiet`.
+            let quiet = ContinuousClock.now
+            let first = try await Self.clientID(client)
+            let connection = try await client.pool.lease()
+            #expect(connection.isActive)
+
+            try await Self.waitForClose(of: connection, within: .seconds(10))
+            let elapsed = ContinuousClock.now - quiet
+            #expect(elapsed >= Self.idle, "closed only after being idle for the timeout, not at once (\(elapsed))")
+            #expect(!connection.isActive)
+            #expect(client.connectionCount == 0, "the closed connection left the pool")
+
+            // No error for the caller: the pool opens a new connection.
+            let second = try await Self.clientID(client)
+            #expect(second != first, "a new server-side connection")
+            #expect(client.connectionCount == 1)
+            guard case .value(nil) = try await client.execute(.get("absent")) else {
+                Issue.record("GET on the fresh connection")
+                return
+            }
+        }
+    }
+
+    @Test("a connection with a command in flight is not closed by the idle event")
+    func inFlightCommandKeepsConnection() async throws {
+        try await withClient { client in
+            let first = try await Self.clientID(client)
+            let connection = try await client.pool.lease()
+            // BLPOP on an empty list: the server says nothing for 5 idle periods, then replies null.
+            let blocked = Self.idle * 5
+            let start = ContinuousClock.now
+            let seconds = Double(blocked.components.seconds) + Double(blocked.components.attoseconds) / 1e18
+            let reply = try await client.send("BLPOP", "idle-test:empty", "\(seconds)")
+            #expect(ContinuousClock.now - start >= blocked, "the command really was in flight for several idle periods")
+            #expect(reply.isNull)
+            #expect(connection.isActive, "the idle events during the wait did not close the connection")
+            #expect(try await Self.clientID(client) == first, "the same connection answered")
+
+            // Once nothing is in flight, the idle timeout closes it after all.
+            try await Self.waitForClose(of: connection, within: .seconds(10))
+            #expect(try await Self.clientID(client) != first)
+        }
+    }
+
+    @Test("several commands pipelined on one connection are all answered across idle periods")
+    func pipelinedWaitersSurviveIdle() async throws {
+        try await withClient { client in
+            let connection = try await client.pool.lease()
+            // One BLPOP blocks the connection; the commands queued behind it wait for it.
+            let replies = try await withThrowingTaskGroup(of: RESPValue.self) { group in
+                group.addTask { try await client.send("BLPOP", "idle-test:empty", "0.4") }
+                for i in 0..<8 {
+                    group.addTask { try await client.send("ECHO", "m\(i)") }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(replies.count == 9)
+            #expect(replies.filter(\.isNull).count == 1)
+            #expect(Set(replies.compactMap(\.string)) == Set((0..<8).map { "m\($0)" }))
+            #expect(connection.isActive)
+            #expect(client.connectionCount == 1)
+        }
+    }
+
+    @Test("a command sent while the idle close happens is resent on a fresh connection, never failed or lost")
+    func commandRacingIdleClose() async throws {
+        // The idle timeout is long here; the test fires the idle event itself, at the moment a
+        // command is being sent, many times over, so both orders of the race occur.
+        try await RedisServer.withRedisServer { server in
+            let client = try server.makeClient {
+                $0.idleTimeout = .seconds(60)
+                $0.maxConnections = 1
+            }
+            var ids = Set<Int64>()
+            for round in 0..<100 {
+                let connection = try await client.pool.lease()
+                let channel = connection.channel
+                async let idle: Void = channel.eventLoop.submit {
+                    channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.all)
+                }.get()
+                let reply = try await client.send("ECHO", "r\(round)")
+                try await idle
+                #expect(reply.string == "r\(round)", "round \(round)")
+                if let id = try await client.send("CLIENT", "ID").int64 { ids.insert(id) }
+            }
+            await client.close()
+            #expect(ids.count > 1, "idle events closed connections and fresh ones replaced them")
+        }
+    }
+
+    /// Waits until `connection` closes, failing after `timeout` (a bound: it returns as soon as
+    /// the connection closes).
+    static func waitForClose(of connection: RedisConnection, within timeout: Duration) async throws {
+        let loop = connection.closeFuture.eventLoop
+        let promise = loop.makePromise(of: Void.self)
+        let settled = Settled()
+        let deadline = loop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+            if settled.first() {
+                promise.fail(CacheError(.timeout, "the connection was still open after \(timeout)"))
+            }
+        }
+        connection.closeFuture.whenComplete { _ in
+            deadline.cancel()
+            if settled.first() {
+                promise.succeed(())
+            }
+        }
+        try await promise.futureResult.get()
+    }
+
+    /// Whether the close-or-timeout race is decided.
+    final class Settled: Sendable {
+        private let done = Atomic<Bool>(false)
+
+        /// True for the first caller only.
+        func first() -> Bool { done.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged }
+    }
+}
