@@ -114,66 +114,67 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if idleTimeout != nil { lastActivity = .now() }
-        let incoming = unwrapInboundIn(data)
-        if var buffer = cumulation, buffer.readableBytes > 0 {
+        var buffer: ByteBuffer
+        if var previous = cumulation, previous.readableBytes > 0 {
             cumulation = nil
-            var incoming = incoming
-            buffer.writeBuffer(&incoming)
-            cumulation = buffer
+            var incoming = unwrapInboundIn(data)
+            previous.writeBuffer(&incoming)
+            buffer = previous
         } else {
-            cumulation = incoming
+            cumulation = nil
+            buffer = unwrapInboundIn(data)
         }
-        while closed == nil, cumulation != nil {
-            let value: RESPValue?
-            do {
-                value = try decoder.decode(&cumulation!)
-            } catch {
-                failAll(error)
-                context.close(promise: nil)
-                return
-            }
-            guard let value else { break }
-            deliver(value, context: context)
-        }
-        if let c = cumulation, c.readableBytes == 0 { cumulation = nil }
-    }
-
-    private func deliver(_ value: RESPValue, context: ChannelHandlerContext) {
-        if case .push = value { return }
-        guard !pending.isEmpty else {
-            failAll(CacheError(.protocolError, "Redis sent a reply that no command was waiting for"))
+        do {
+            try drain(&buffer)
+        } catch {
+            failAll(error)
             context.close(promise: nil)
             return
         }
-        let head = pending.first!
-        if head.replies == 1 {
+        if closed == nil, buffer.readableBytes > 0 { cumulation = buffer }
+    }
+
+    /// Hands every complete reply in `buffer` to its waiter, oldest first; a batch's replies are
+    /// decoded in one pass. Leaves a reply that has only partly arrived in `buffer`.
+    /// - Throws: `.protocolError` for bytes that are not RESP or a reply nobody asked for.
+    private func drain(_ buffer: inout ByteBuffer) throws(CacheError) {
+        while closed == nil, buffer.readableBytes > 0 {
+            guard let head = pending.first, head.replies > 1 else {
+                guard let value = try decoder.decode(&buffer) else { return }
+                if case .push = value { continue }
+                guard let head = pending.popFirst() else {
+                    throw CacheError(.protocolError, "Redis sent a reply that no command was waiting for")
+                }
+                switch head.waiter {
+                case .one(let continuation): continuation.resume(returning: .success(value))
+                case .many(let continuation): continuation.resume(returning: .success([value]))
+                case .abandoned: break
+                }
+                continue
+            }
+            // A batch: decode as many of its replies as have arrived.
+            var batch = headBatch
+            headBatch = []
+            if batch.isEmpty { batch.reserveCapacity(head.replies) }
+            let before = batch.count
+            let wanted = head.replies - headReceived
+            let decoded = try decoder.decode(&buffer, maxCount: wanted, into: &batch)
+            if batch[before...].contains(where: { if case .push = $0 { true } else { false } }) {
+                // Out-of-band pushes are not replies.
+                var kept = Array(batch[..<before])
+                kept.append(contentsOf: batch[before...].filter { if case .push = $0 { false } else { true } })
+                batch = kept
+            }
+            let received = headReceived + batch.count - before
+            if received < head.replies {
+                headReceived = received
+                if case .many = head.waiter { headBatch = batch }
+                // Stopped for want of bytes, or because pushes took some of the count.
+                if decoded < wanted { return } else { continue }
+            }
+            headReceived = 0
             pending.removeFirst()
-            switch head.waiter {
-            case .one(let continuation): continuation.resume(returning: .success(value))
-            case .many(let continuation): continuation.resume(returning: .success([value]))
-            case .abandoned: break
-            }
-            return
-        }
-        headReceived += 1
-        let complete = headReceived == head.replies
-        switch head.waiter {
-        case .many(let continuation):
-            if headBatch.isEmpty { headBatch.reserveCapacity(head.replies) }
-            headBatch.append(value)
-            if complete {
-                let batch = headBatch
-                headBatch = []
-                headReceived = 0
-                pending.removeFirst()
-                continuation.resume(returning: .success(batch))
-            }
-        case .one, .abandoned:
-            if complete {
-                headReceived = 0
-                headBatch = []
-                pending.removeFirst()
-            }
+            if case .many(let continuation) = head.waiter { continuation.resume(returning: .success(batch)) }
         }
     }
 

@@ -58,6 +58,32 @@ public struct RESPDecoder: Sendable {
         buffer.moveReaderIndex(forwardBy: consumed)
         return value
     }
+
+    /// Decodes up to `maxCount` complete values from the front of `buffer` in one pass (a
+    /// pipeline's replies), appending them to `values`.
+    /// - Returns: how many values were appended; `buffer`'s reader index is moved past them, and
+    ///   a value that has only partly arrived is left in `buffer`.
+    /// - Throws: `CacheError(.protocolError)` when the bytes cannot be RESP.
+    public func decode(_ buffer: inout ByteBuffer, maxCount: Int, into values: inout [RESPValue]) throws(CacheError) -> Int {
+        let source = buffer
+        var count = 0
+        let result: Result<Int, CacheError> = source.withUnsafeReadableBytes { bytes in
+            var parser = Parser(bytes: bytes, source: source, limits: limits)
+            var consumed = 0
+            do throws(CacheError) {
+                while count < maxCount, let value = try parser.value(depth: 0) {
+                    values.append(value)
+                    count += 1
+                    consumed = parser.position
+                }
+            } catch {
+                return .failure(error)
+            }
+            return .success(consumed)
+        }
+        buffer.moveReaderIndex(forwardBy: try result.get())
+        return count
+    }
 }
 
 extension RESPDecoder {

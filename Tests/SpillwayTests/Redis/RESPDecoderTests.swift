@@ -143,4 +143,20 @@ struct RESPDecoderTests {
         Int64.min.writeBulk(into: &big)
         #expect(String(buffer: big) == "$20\r\n-9223372036854775808\r\n")
     }
+
+    @Test("a batch decodes up to its count in one pass and leaves a partial value in place")
+    func batchDecoding() throws {
+        var buffer = ByteBuffer(string: "$1\r\na\r\n:2\r\n+OK\r\n$5\r\nhel")
+        var values: [RESPValue] = []
+        #expect(try decoder.decode(&buffer, maxCount: 2, into: &values) == 2)
+        #expect(values == [.bulkString(s("a")), .integer(2)])
+        #expect(try decoder.decode(&buffer, maxCount: 10, into: &values) == 1, "stops before the partial bulk string")
+        #expect(values.last == .simpleString(s("OK")))
+        #expect(String(buffer: buffer) == "$5\r\nhel", "the partial value stays, untouched")
+        buffer.writeString("lo\r\n")
+        #expect(try decoder.decode(&buffer, maxCount: 10, into: &values) == 1)
+        #expect(values.last == .bulkString(s("hello")) && buffer.readableBytes == 0)
+        var bad = ByteBuffer(string: ":1\r\n?x\r\n")
+        #expect(throws: CacheError.self) { try decoder.decode(&bad, maxCount: 5, into: &values) }
+    }
 }

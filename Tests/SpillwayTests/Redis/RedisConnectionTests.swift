@@ -166,4 +166,22 @@ struct RedisConnectionTests {
             #expect(!connection.isActive)
         }
     }
+
+    @Test("a pipeline's replies are collected in order, skipping an out-of-band push between them")
+    func pipelineWithPush() async throws {
+        try await FakeRedisServer.withServer({ args in
+            if args.first == "HELLO" { return .reply(Self.refuseHello) }
+            // Before the third reply, a RESP3 push that belongs to no command.
+            return args[1] == "2" ? .reply(">2\r\n+message\r\n+x\r\n" + bulk(args[1])) : .reply(bulk(args[1]))
+        }) { server in
+            let connection = try await RedisConnection.connect(configuration: configuration(server), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+            var batch = ByteBuffer()
+            for id in 0..<5 { batch.writeImmutableBuffer(Self.echo(id)) }
+            let replies = try await connection.send(batch, count: 5)
+            #expect(replies == (0..<5).map { .bulkString(ByteBuffer(string: String($0))) })
+            // The connection is still in step.
+            #expect(try await connection.send(Self.echo(9)) == .bulkString(ByteBuffer(string: "9")))
+            await connection.close()
+        }
+    }
 }
