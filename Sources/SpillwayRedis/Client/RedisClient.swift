@@ -68,6 +68,7 @@ public final class RedisClient: CacheClient {
     public func pipeline(_ commands: [[any RESPArgument]]) async throws(CacheError) -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
         var buffer = ByteBuffer()
+        buffer.reserveCapacity(64 * commands.count)
         for command in commands { RedisCommandEncoding.append(command, to: &buffer) }
         return try await roundTrip(buffer, count: commands.count)
     }
