@@ -20,10 +20,12 @@ struct BenchRedisCommand: AsyncParsableCommand {
     @Option(help: "Requests per measurement (redis-benchmark -n).") var requests = 200_000
     @Option(help: "Value size in bytes (redis-benchmark -d).") var valueSize = 100
     @Option(help: "Pipeline depth for the pipelined run (redis-benchmark -P).") var pipeline = 16
-    @Option(help: "Measurements of each kind; the best is kept.") var rounds = 3
+    @Option(help: "Rounds; each ratio is the median of the rounds' ratios, each rate the best round's.") var rounds = 3
     @Option(help: "The redis-benchmark binary.") var redisBenchmark = "redis-benchmark"
     @Flag(inversion: .prefixedNo, help: "Run the client's tasks on the event loops (EventLoopTaskExecutor), as docs/REDIS.md advises.")
     var loopAffinity = true
+    @Option(help: "Event loop threads for the client (default: one per core, NIO's singleton group).")
+    var eventLoops: Int?
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Profiling aid: run only our side of one measurement (set, get, pipelined-set, pipelined-get, bare, guarded), print its rate and CPU per operation, and no ratios.")
     var only: String?
@@ -41,24 +43,28 @@ struct BenchRedisCommand: AsyncParsableCommand {
     private func bench(_ base: RedisConfiguration) async throws {
         var configuration = base
         configuration.maxConnections = connections
-        let client = try RedisClient(configuration: configuration)
+        let group: MultiThreadedEventLoopGroup = eventLoops.map { MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0)) } ?? .singleton
+        let client = try RedisClient(configuration: configuration, eventLoopGroup: group)
+        let executors = loopAffinity ? EventLoopTaskExecutor.all(in: group) : []
         do {
-            try await bench(client, base)
+            try await bench(client, base, executors)
             await client.close()
         } catch {
             await client.close()
+            if eventLoops != nil { try? await group.shutdownGracefully() }
             throw error
         }
+        if eventLoops != nil { try await group.shutdownGracefully() }
     }
 
-    private func bench(_ client: RedisClient, _ base: RedisConfiguration) async throws {
+    private func bench(_ client: RedisClient, _ base: RedisConfiguration, _ executors: [EventLoopTaskExecutor]) async throws {
         let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: valueSize)
         let key: CacheKey = "key:__rand_int__"
         let set = CacheOperation.set(key, value, SetOptions())
         let get = CacheOperation.get(key)
         _ = try await client.execute(set)
         // Warm up: open every connection.
-        _ = try await measure(concurrency: connections, total: connections * 200) { () async throws(CacheError) in _ = try await client.execute(get) }
+        _ = try await measure(executors: executors, concurrency: connections, total: connections * 200) { () async throws(CacheError) in _ = try await client.execute(get) }
 
         if let only {
             let setBatch: [[any RESPArgument]] = Array(repeating: ["SET", key, value], count: pipeline)
@@ -72,12 +78,12 @@ struct BenchRedisCommand: AsyncParsableCommand {
             for _ in 0..<rounds {
                 let sample: Sample
                 switch only {
-                case "set": sample = try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(set) }
-                case "get": sample = try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(get) }
-                case "pipelined-set": sample = try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(setBatch) }
-                case "pipelined-get": sample = try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(getBatch) }
-                case "bare": sample = try await measure(concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) }
-                case "guarded": sample = try await measure(concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) }
+                case "set": sample = try await measure(executors: executors, concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(set) }
+                case "get": sample = try await measure(executors: executors, concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(get) }
+                case "pipelined-set": sample = try await measure(executors: executors, concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(setBatch) }
+                case "pipelined-get": sample = try await measure(executors: executors, concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(getBatch) }
+                case "bare": sample = try await measure(executors: executors, concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) }
+                case "guarded": sample = try await measure(executors: executors, concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) }
                 default: throw ValidationError("--only takes set, get, pipelined-set, pipelined-get, bare or guarded")
                 }
                 print(String(format: "%@ %10.0f/s  %.2f µs CPU/op", only, sample.rate, sample.cpuMicros))
@@ -88,20 +94,34 @@ struct BenchRedisCommand: AsyncParsableCommand {
         var reference = Reference()
         var ours = Ours()
         var guardedRatios: [Double] = []
+        // Each round: redis-benchmark, ours, redis-benchmark again (A B A). The round's ratio is
+        // ours ÷ the mean of the two reference runs around it, so a load that drifts during the
+        // round weighs on both sides alike; the reported ratio is the median of the rounds'.
+        var roundRatios = RoundRatios()
+        var before = try referenceRuns(base)
         for _ in 0..<rounds {
-            let plain = try referenceRun(base, pipelined: false)
-            reference.set = max(reference.set, plain.set)
-            reference.get = max(reference.get, plain.get)
-            let deep = try referenceRun(base, pipelined: true)
-            reference.pipelinedSet = max(reference.pipelinedSet, deep.set)
-            reference.pipelinedGet = max(reference.pipelinedGet, deep.get)
-
-            ours.set.keep(try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(set) })
-            ours.get.keep(try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(get) })
+            let setSample = try await measure(executors: executors, concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(set) }
+            let getSample = try await measure(executors: executors, concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(get) }
             let setBatch: [[any RESPArgument]] = Array(repeating: ["SET", key, value], count: pipeline)
             let getBatch: [[any RESPArgument]] = Array(repeating: ["GET", key], count: pipeline)
-            ours.pipelinedSet.keep(try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(setBatch) })
-            ours.pipelinedGet.keep(try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(getBatch) })
+            let pipelinedSetSample = try await measure(executors: executors, concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(setBatch) }
+            let pipelinedGetSample = try await measure(executors: executors, concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(getBatch) }
+            let after = try referenceRuns(base)
+            for runs in [before, after] {
+                reference.set = max(reference.set, runs.set)
+                reference.get = max(reference.get, runs.get)
+                reference.pipelinedSet = max(reference.pipelinedSet, runs.pipelinedSet)
+                reference.pipelinedGet = max(reference.pipelinedGet, runs.pipelinedGet)
+            }
+            ours.set.keep(setSample)
+            ours.get.keep(getSample)
+            ours.pipelinedSet.keep(pipelinedSetSample)
+            ours.pipelinedGet.keep(pipelinedGetSample)
+            roundRatios.set.append(setSample.rate / ((before.set + after.set) / 2))
+            roundRatios.get.append(getSample.rate / ((before.get + after.get) / 2))
+            roundRatios.pipelinedSet.append(pipelinedSetSample.rate / ((before.pipelinedSet + after.pipelinedSet) / 2))
+            roundRatios.pipelinedGet.append(pipelinedGetSample.rate / ((before.pipelinedGet + after.pipelinedGet) / 2))
+            before = after
 
             let cache = GuardedCache(client: client) {
                 KeyGuard()
@@ -113,10 +133,10 @@ struct BenchRedisCommand: AsyncParsableCommand {
             // during the round weighs on both sides alike. The round's ratio is guarded ÷ bare
             // over the pair; the reported ratio is the median of the rounds'.
             let half = max(connections, requests / 2)
-            let bare1 = try await measure(concurrency: connections, total: half) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) }
-            let guarded1 = try await measure(concurrency: connections, total: half) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) }
-            let guarded2 = try await measure(concurrency: connections, total: half) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) }
-            let bare2 = try await measure(concurrency: connections, total: half) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) }
+            let bare1 = try await measure(executors: executors, concurrency: connections, total: half) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) }
+            let guarded1 = try await measure(executors: executors, concurrency: connections, total: half) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) }
+            let guarded2 = try await measure(executors: executors, concurrency: connections, total: half) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) }
+            let bare2 = try await measure(executors: executors, concurrency: connections, total: half) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) }
             for sample in [bare1, bare2] { ours.bare.keep(sample) }
             for sample in [guarded1, guarded2] { ours.guarded.keep(sample) }
             // Harmonic pairing: total operations over total time on each side.
@@ -125,12 +145,12 @@ struct BenchRedisCommand: AsyncParsableCommand {
             guardedRatios.append(bareTime / guardedTime)
         }
 
-        let setRatio = ours.set.rate / reference.set
-        let getRatio = ours.get.rate / reference.get
-        let pipelinedSetRatio = ours.pipelinedSet.rate / reference.pipelinedSet
-        let pipelinedGetRatio = ours.pipelinedGet.rate / reference.pipelinedGet
+        let setRatio = Self.median(roundRatios.set)
+        let getRatio = Self.median(roundRatios.get)
+        let pipelinedSetRatio = Self.median(roundRatios.pipelinedSet)
+        let pipelinedGetRatio = Self.median(roundRatios.pipelinedGet)
         let pipelinedRatio = (pipelinedSetRatio + pipelinedGetRatio) / 2
-        let guardedRatio = guardedRatios.sorted()[guardedRatios.count / 2]
+        let guardedRatio = Self.median(guardedRatios)
         if json {
             let fields: [(String, Double)] = [
                 ("set_ratio", setRatio), ("get_ratio", getRatio), ("pipelined_ratio", pipelinedRatio),
@@ -145,13 +165,28 @@ struct BenchRedisCommand: AsyncParsableCommand {
             ]
             print("{" + fields.map { "\"\($0.0)\": \(($0.1 * 1000).rounded() / 1000)" }.joined(separator: ", ") + "}")
         } else {
-            print("connections \(connections), value \(valueSize) B, \(requests) requests per run, best of \(rounds), loop affinity \(loopAffinity ? "on" : "off")")
+            print("connections \(connections), value \(valueSize) B, \(requests) requests per run, \(rounds) rounds (ratios: median of rounds), loop affinity \(loopAffinity ? "on" : "off")")
             print(String(format: "SET            ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f   (ours %.2f µs CPU/op)", ours.set.rate, reference.set, setRatio, ours.set.cpuMicros))
             print(String(format: "GET            ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f   (ours %.2f µs CPU/op)", ours.get.rate, reference.get, getRatio, ours.get.cpuMicros))
             print(String(format: "SET -P %-3d     ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f   (ours %.2f µs CPU/op)", pipeline, ours.pipelinedSet.rate, reference.pipelinedSet, pipelinedSetRatio, ours.pipelinedSet.cpuMicros))
             print(String(format: "GET -P %-3d     ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f   (ours %.2f µs CPU/op)", pipeline, ours.pipelinedGet.rate, reference.pipelinedGet, pipelinedGetRatio, ours.pipelinedGet.cpuMicros))
             print(String(format: "GuardedCache   %10.0f/s  bare client %10.0f/s  ratio %.3f (SET/GET mixed, median of ABBA rounds; CPU/op %.2f vs %.2f µs)", ours.guarded.rate, ours.bare.rate, guardedRatio, ours.guarded.cpuMicros, ours.bare.cpuMicros))
         }
+    }
+
+    /// Each round's ratio, ours ÷ the reference runs around it.
+    struct RoundRatios {
+        var set: [Double] = []
+        var get: [Double] = []
+        var pipelinedSet: [Double] = []
+        var pipelinedGet: [Double] = []
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
     }
 
     struct Reference {
@@ -190,6 +225,13 @@ struct BenchRedisCommand: AsyncParsableCommand {
         return micros(usage.ru_utime) + micros(usage.ru_stime)
     }
 
+    /// Runs `redis-benchmark -t set,get` without and with pipelining.
+    private func referenceRuns(_ base: RedisConfiguration) throws -> Reference {
+        let plain = try referenceRun(base, pipelined: false)
+        let deep = try referenceRun(base, pipelined: true)
+        return Reference(set: plain.set, get: plain.get, pipelinedSet: deep.set, pipelinedGet: deep.get)
+    }
+
     /// Runs `redis-benchmark -t set,get` and returns its requests per second.
     private func referenceRun(_ base: RedisConfiguration, pipelined: Bool) throws -> (set: Double, get: Double) {
         var arguments = [
@@ -221,10 +263,9 @@ struct BenchRedisCommand: AsyncParsableCommand {
     /// Runs `total` operations from `concurrency` tasks and returns operations per second
     /// (`batch` operations per call).
     private func measure(
-        concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable (Int) async throws(CacheError) -> Void
+        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable (Int) async throws(CacheError) -> Void
     ) async throws -> Sample {
         let calls = max(1, total / batch / concurrency)
-        let executors = loopAffinity ? EventLoopTaskExecutor.all(in: MultiThreadedEventLoopGroup.singleton) : []
         let clock = ContinuousClock()
         let cpuStart = Self.cpuMicros()
         let start = clock.now
@@ -247,8 +288,8 @@ struct BenchRedisCommand: AsyncParsableCommand {
     }
 
     private func measure(
-        concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable () async throws(CacheError) -> Void
+        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable () async throws(CacheError) -> Void
     ) async throws -> Sample {
-        try await measure(concurrency: concurrency, total: total, batch: batch) { (_: Int) async throws(CacheError) in try await body() }
+        try await measure(executors: executors, concurrency: concurrency, total: total, batch: batch) { (_: Int) async throws(CacheError) in try await body() }
     }
 }
