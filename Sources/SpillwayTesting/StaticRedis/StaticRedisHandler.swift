@@ -1,7 +1,7 @@
 import NIOCore
 
 /// One connection of a ``StaticRedisServer``: finds each complete command (`*n` then n bulk
-/// strings) in what arrived, writes the prebuilt reply to its name, and flushes once per read.
+/// strings) in what arrived, writes the prebuilt reply to it, and flushes once per read.
 /// Partial commands wait for more bytes.
 final class StaticRedisHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -80,13 +80,20 @@ final class StaticRedisHandler: ChannelInboundHandler {
         guard let count else { return .incomplete }
         guard count > 0 else { return .invalid }
         var name: UnsafeRawBufferPointer?
-        for _ in 0..<count {
+        var returnsPrevious = false
+        for index in 0..<count {
             guard let length = number(after: UInt8(ascii: "$")) else { return .invalid }
             guard let length else { return .incomplete }
             guard i + length + 2 <= bytes.count else { return .incomplete }
-            if name == nil { name = UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]) }
+            let argument = UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)])
+            if index == 0 {
+                name = argument
+            } else if index >= 3, StaticRedisReplies.equalsIgnoringCase(argument, "get") {
+                // `SET key value … GET`: the previous value, which this server never has.
+                returnsPrevious = true
+            }
             i += length + 2
         }
-        return .command(length: i, reply: replies.reply(to: name!))
+        return .command(length: i, reply: replies.reply(to: name!, returnsPrevious: returnsPrevious))
     }
 }

@@ -2,7 +2,8 @@ public import NIOCore
 import NIOPosix
 public import Spillway
 
-/// A tiny in-process RESP server on 127.0.0.1 for benchmarks: `SET` answers `+OK`, `GET`
+/// A tiny in-process RESP server on 127.0.0.1 for benchmarks: `SET` answers `+OK` (a null
+/// with the `GET` option: there is never a previous value), `GET`
 /// answers one fixed bulk string, `HELLO` a minimal RESP3 map, `PING` `+PONG`, anything else an
 /// error. It stores nothing and allocates next to nothing per command (replies are prebuilt and
 /// shared), so a client's round-trip cost is what a benchmark on it measures, without a real
@@ -31,8 +32,28 @@ public final class StaticRedisServer: Sendable {
     ///   - group: the event loops to run on; NIO's shared singleton group by default.
     /// - Throws: ``CacheError`` with `.connection` when it cannot listen.
     public static func start(getValue: ByteBuffer, group: (any EventLoopGroup)? = nil) async throws(CacheError) -> StaticRedisServer {
+        do {
+            return try await bind(getValue: getValue, group: group).get()
+        } catch {
+            throw listenError(error)
+        }
+    }
+
+    /// Starts a server like ``start(getValue:group:)``, blocking the calling thread until it
+    /// listens: for synchronous set-up code such as a benchmark suite's registration.
+    /// - Throws: ``CacheError`` with `.connection` when it cannot listen.
+    @available(*, noasync, message: "use start(getValue:group:) in async code")
+    public static func startBlocking(getValue: ByteBuffer, group: (any EventLoopGroup)? = nil) throws(CacheError) -> StaticRedisServer {
+        do {
+            return try bind(getValue: getValue, group: group).wait()
+        } catch {
+            throw listenError(error)
+        }
+    }
+
+    private static func bind(getValue: ByteBuffer, group: (any EventLoopGroup)?) -> EventLoopFuture<StaticRedisServer> {
         let replies = StaticRedisReplies(getValue: getValue)
-        let bootstrap = ServerBootstrap(group: group ?? MultiThreadedEventLoopGroup.singleton)
+        return ServerBootstrap(group: group ?? MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { child in
@@ -40,18 +61,18 @@ public final class StaticRedisServer: Sendable {
                     try child.pipeline.syncOperations.addHandler(StaticRedisHandler(replies: replies))
                 }
             }
-        do {
-            let channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
-            guard let port = channel.localAddress?.port else {
-                try? await channel.close()
-                throw CacheError(.connection, "the static Redis server has no port")
+            .bind(host: "127.0.0.1", port: 0)
+            .flatMapThrowing { channel in
+                guard let port = channel.localAddress?.port else {
+                    channel.close(promise: nil)
+                    throw CacheError(.connection, "the static Redis server has no port")
+                }
+                return StaticRedisServer(port: port, channel: channel)
             }
-            return StaticRedisServer(port: port, channel: channel)
-        } catch let error as CacheError {
-            throw error
-        } catch {
-            throw CacheError(.connection, "the static Redis server cannot listen: \(error)", underlying: error)
-        }
+    }
+
+    private static func listenError(_ error: any Error) -> CacheError {
+        (error as? CacheError) ?? CacheError(.connection, "the static Redis server cannot listen: \(error)", underlying: error)
     }
 
     /// Stops listening. Open connections are left to their clients to close.

@@ -25,6 +25,12 @@ struct StaticRedisServerTests {
             }
             #expect(got == value)
             #expect(try await client.send("PING").string == "PONG")
+            guard case .write(let previous) = try await client.execute(.set("k", ByteBuffer(string: "v"), SetOptions(returnPrevious: true))) else {
+                Issue.record("SET … GET reply")
+                return
+            }
+            #expect(previous.outcome == .stored)
+            #expect(previous.previous == nil)
             await #expect(throws: CacheError.self) { _ = try await client.send("DEL", "k") }
 
             let replies = try await client.pipeline([["GET", "a"], ["SET", "a", "1"], ["get", "b"], ["PING"]])
