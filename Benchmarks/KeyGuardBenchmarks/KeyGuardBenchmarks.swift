@@ -37,6 +37,9 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("KeyGuard only GET over the opaque client, 40-byte key") { benchmark async throws in
         for _ in benchmark.scaledIterations { blackHole(try await opaqueGuarded.execute(.get(key), route: "GET /bench")) }
     }
+    Benchmark("KeyGuard only, typed get(), 40-byte key") { benchmark async throws in
+        for _ in benchmark.scaledIterations { blackHole(try await keyGuardOnly.get(key, route: "GET /bench")) }
+    }
     Benchmark("bare no-op client GET") { benchmark async throws in
         for _ in benchmark.scaledIterations { blackHole(try await client.execute(.get(key))) }
     }

@@ -20,7 +20,9 @@ public final class ManualClock: Clock, Sendable {
 
     private struct State {
         var now = Instant(offset: .zero)
-        var sleepers: [(deadline: Instant, continuation: CheckedContinuation<Void, Never>)] = []
+        var sleepers: [(id: UInt64, deadline: Instant, continuation: CheckedContinuation<Void, Never>)] = []
+        var nextID: UInt64 = 0
+        var cancelledBeforeSleeping: Set<UInt64> = []
     }
 
     private let state = Mutex(State())
@@ -58,14 +60,31 @@ public final class ManualClock: Clock, Sendable {
 
     /// Suspends until the clock reaches `deadline`.
     public func sleep(until deadline: Instant, tolerance: Duration?) async throws {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { s -> Bool in
-                if deadline <= s.now { return true }
-                s.sleepers.append((deadline, c))
-                return false
-            }
-            if resumeNow { c.resume() }
+        // A cancelled sleeper is woken at once and throws, as `ContinuousClock.sleep` does.
+        let id = state.withLock { s in
+            s.nextID += 1
+            return s.nextID
         }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if deadline <= s.now || s.cancelledBeforeSleeping.remove(id) != nil { return true }
+                    s.sleepers.append((id, deadline, c))
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+        } onCancel: {
+            let sleeper: CheckedContinuation<Void, Never>? = state.withLock { s in
+                if let index = s.sleepers.firstIndex(where: { $0.id == id }) {
+                    return s.sleepers.remove(at: index).continuation
+                }
+                s.cancelledBeforeSleeping.insert(id)
+                return nil
+            }
+            sleeper?.resume()
+        }
+        state.withLock { _ = $0.cancelledBeforeSleeping.remove(id) }
         try Task.checkCancellation()
     }
 }

@@ -24,6 +24,8 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     public let logger: Logger
     /// The timeout applied to operations that carry no deadline of their own (`nil`: none).
     public let defaultTimeout: Duration?
+    /// Logger, table and the client's capabilities, shared by every operation's context.
+    @usableFromInline let shared: CacheContext.Shared
 
     /// Wraps a client in a chain.
     /// - Parameters:
@@ -44,25 +46,69 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
         self.policies = policies
         self.logger = logger
         self.defaultTimeout = defaultTimeout
+        self.shared = CacheContext.Shared(logger: logger, policies: policies, capabilities: client.capabilities)
     }
 
     /// Runs any operation through the chain.
+    ///
+    /// A `deadline` (or else the ``defaultTimeout``) is enforced: when it passes first, the
+    /// operation is cancelled and this throws ``CacheError/Code/timeout``. Without either, no
+    /// timer is started at all.
     /// - Throws: ``CacheError``.
     @inlinable
     public func execute(
-        _ operation: CacheOperation, route: String? = nil, deadline: ContinuousClock.Instant? = nil,
+        _ operation: CacheOperation, route: String? = nil, deadline: ContinuousClock.Instant?,
         file: StaticString = #fileID, line: UInt = #line
     ) async throws(CacheError) -> CacheReply {
+        try await run(operation, route: route, deadlineOffset: deadline.map { CacheContext.deadlineEpoch.duration(to: $0) }, file: file, line: line)
+    }
+
+    /// Runs any operation through the chain, with the ``defaultTimeout`` if there is one.
+    ///
+    /// The overload without a `deadline` parameter keeps the common call free of passing a
+    /// `ContinuousClock.Instant?`, a resilient type whose every move is a runtime call.
+    /// - Throws: ``CacheError``.
+    @inlinable
+    public func execute(
+        _ operation: CacheOperation, route: String? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) async throws(CacheError) -> CacheReply {
+        try await run(operation, route: route, deadlineOffset: nil, file: file, line: line)
+    }
+
+    /// The shared path of ``execute(_:route:deadline:file:line:)`` and the typed helpers, which
+    /// take no deadline and so never handle a (resilient, costly to pass) `Instant?`.
+    @inlinable
+    func run(
+        _ operation: CacheOperation, route: String?, deadlineOffset: Duration?, file: StaticString, line: UInt
+    ) async throws(CacheError) -> CacheReply {
         let route = route ?? CacheRoute.current
+        var deadlineOffset = deadlineOffset
+        if deadlineOffset == nil, let defaultTimeout {
+            deadlineOffset = CacheContext.deadlineEpoch.duration(to: .now) + defaultTimeout
+        }
         let context = CacheContext(
             route: route,
-            logger: logger,
-            deadline: deadline ?? defaultTimeout.map { ContinuousClock.now.advanced(by: $0) },
             callSite: CallSite(fileID: file, line: line),
-            policy: policies.resolve(route: route, operation: operation),
-            policies: policies,
-            capabilities: client.capabilities
+            deadlineOffset: deadlineOffset,
+            shared: shared,
+            resolved: policies.resolved(route: route, operation: operation)
         )
+        if deadlineOffset != nil { return try await handleBeforeDeadline(operation, context: context) }
+        return try await handle(operation, context: context)
+    }
+
+    /// The path with a deadline, kept out of line so that its task group does not grow the
+    /// async frame of every operation that has none.
+    @inlinable
+    @inline(never)
+    func handleBeforeDeadline(_ operation: CacheOperation, context: CacheContext) async throws(CacheError) -> CacheReply {
+        try await DeadlineEnforcement.run(until: context.deadline!) { [self] () async throws(CacheError) -> CacheReply in
+            try await handle(operation, context: context)
+        }
+    }
+
+    @inlinable
+    func handle(_ operation: CacheOperation, context: CacheContext) async throws(CacheError) -> CacheReply {
         let client = self.client
         return try await chain.handle(operation, context: context) { (op: CacheOperation, _: CacheContext) async throws(CacheError) -> CacheReply in
             try await client.execute(op)
@@ -75,7 +121,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     /// - Throws: ``CacheError``.
     @inlinable
     public func get(_ key: CacheKey, route: String? = nil, file: StaticString = #fileID, line: UInt = #line) async throws(CacheError) -> ByteBuffer? {
-        let reply = try await execute(.get(key), route: route, file: file, line: line)
+        let reply = try await run(.get(key), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .value(let v) = reply else { throw Self.unexpected(reply, "get") }
         return v
     }
@@ -99,7 +145,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
         _ key: CacheKey, value: ByteBuffer, options: SetOptions, route: String? = nil,
         file: StaticString = #fileID, line: UInt = #line
     ) async throws(CacheError) -> WriteResult {
-        let reply = try await execute(.set(key, value, options), route: route, file: file, line: line)
+        let reply = try await run(.set(key, value, options), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .write(let w) = reply else { throw Self.unexpected(reply, "set") }
         return w
     }
@@ -110,7 +156,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     @inlinable
     @discardableResult
     public func delete(_ key: CacheKey, route: String? = nil, file: StaticString = #fileID, line: UInt = #line) async throws(CacheError) -> Bool {
-        let reply = try await execute(.delete(key), route: route, file: file, line: line)
+        let reply = try await run(.delete(key), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .count(let n) = reply else { throw Self.unexpected(reply, "delete") }
         return n > 0
     }
@@ -119,7 +165,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     /// - Throws: ``CacheError``.
     @inlinable
     public func exists(_ key: CacheKey, route: String? = nil, file: StaticString = #fileID, line: UInt = #line) async throws(CacheError) -> Bool {
-        let reply = try await execute(.exists(key), route: route, file: file, line: line)
+        let reply = try await run(.exists(key), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .bool(let b) = reply else { throw Self.unexpected(reply, "exists") }
         return b
     }
@@ -133,7 +179,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
         _ key: CacheKey, by: Int64 = 1, ttlOnCreate: Duration? = nil, route: String? = nil,
         file: StaticString = #fileID, line: UInt = #line
     ) async throws(CacheError) -> Int64 {
-        let reply = try await execute(.increment(key, by: by, ttlOnCreate: ttlOnCreate), route: route, file: file, line: line)
+        let reply = try await run(.increment(key, by: by, ttlOnCreate: ttlOnCreate), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .integer(let n) = reply else { throw Self.unexpected(reply, "increment") }
         return n
     }
@@ -144,7 +190,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     @inlinable
     @discardableResult
     public func expire(_ key: CacheKey, ttl: Duration, route: String? = nil, file: StaticString = #fileID, line: UInt = #line) async throws(CacheError) -> Bool {
-        let reply = try await execute(.expire(key, ttl: ttl), route: route, file: file, line: line)
+        let reply = try await run(.expire(key, ttl: ttl), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .bool(let b) = reply else { throw Self.unexpected(reply, "expire") }
         return b
     }
@@ -153,7 +199,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     /// - Throws: ``CacheError``.
     @inlinable
     public func mget(_ keys: [CacheKey], route: String? = nil, file: StaticString = #fileID, line: UInt = #line) async throws(CacheError) -> [ByteBuffer?] {
-        let reply = try await execute(.mget(keys), route: route, file: file, line: line)
+        let reply = try await run(.mget(keys), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .values(let v) = reply, v.count == keys.count else { throw Self.unexpected(reply, "mget") }
         return v
     }
@@ -163,7 +209,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     @inlinable
     @discardableResult
     public func mset(_ pairs: [KeyValue], ttl: Duration? = nil, route: String? = nil, file: StaticString = #fileID, line: UInt = #line) async throws(CacheError) -> WriteOutcome {
-        let reply = try await execute(.mset(pairs, ttl: ttl), route: route, file: file, line: line)
+        let reply = try await run(.mset(pairs, ttl: ttl), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .write(let w) = reply else { throw Self.unexpected(reply, "mset") }
         return w.outcome
     }
@@ -172,7 +218,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     /// - Throws: ``CacheError``.
     @inlinable
     public func throttle(_ key: CacheKey, _ parameters: GCRAParameters, route: String? = nil, file: StaticString = #fileID, line: UInt = #line) async throws(CacheError) -> GCRADecision {
-        let reply = try await execute(.throttle(key, parameters), route: route, file: file, line: line)
+        let reply = try await run(.throttle(key, parameters), route: route, deadlineOffset: nil, file: file, line: line)
         guard case .throttle(let d) = reply else { throw Self.unexpected(reply, "throttle") }
         return d
     }

@@ -26,8 +26,12 @@ public struct PolicyTable: Sendable {
         let routes: [String: PolicyOverrides]
         let prefixes: [(prefix: String, overrides: PolicyOverrides)]
         @usableFromInline let prefixBytes: [ByteBuffer]
-        @usableFromInline let routeResolved: [String: Resolved]
-        @usableFromInline let noRoute: Resolved
+        /// Slot per route; slot 0 is "no route (or an unknown one)".
+        @usableFromInline let routeSlots: [String: Int]
+        /// The resolved policy of each slot without a prefix.
+        @usableFromInline let bases: [ResolvedPolicy]
+        /// The resolved policy of each slot and prefix, at `slot * prefixBytes.count + prefix`.
+        @usableFromInline let withPrefix: [ResolvedPolicy]
 
         init(defaults: CachePolicy, routes: [String: PolicyOverrides], prefixes: [String: PolicyOverrides]) {
             self.defaults = defaults
@@ -41,19 +45,17 @@ public struct PolicyTable: Sendable {
                     .sorted { $0.key.utf8.count < $1.key.utf8.count }
                     .map(\.value)
             }
-            func resolve(_ base: CachePolicy) -> Resolved {
-                Resolved(base: base, withPrefix: chains.map { chain in chain.reduce(base) { $1.applied(to: $0) } })
+            let routeNames = routes.keys.sorted()
+            var slots: [String: Int] = [:]
+            var bases = [defaults]
+            for (offset, name) in routeNames.enumerated() {
+                slots[name] = offset + 1
+                bases.append(routes[name]!.applied(to: defaults))
             }
-            self.noRoute = resolve(defaults)
-            self.routeResolved = routes.mapValues { resolve($0.applied(to: defaults)) }
+            self.routeSlots = slots
+            self.bases = bases.map(ResolvedPolicy.init)
+            self.withPrefix = bases.flatMap { base in chains.map { chain in ResolvedPolicy(chain.reduce(base) { $1.applied(to: $0) }) } }
         }
-    }
-
-    @usableFromInline
-    struct Resolved: Sendable {
-        @usableFromInline var base: CachePolicy
-        /// Indexed like `prefixBytes`.
-        @usableFromInline var withPrefix: [CachePolicy]
     }
 
     /// Creates a table.
@@ -69,24 +71,34 @@ public struct PolicyTable: Sendable {
     /// only when the table has prefixes.
     @inlinable
     public func resolve(route: String?, operation: CacheOperation) -> CachePolicy {
-        storage.prefixBytes.isEmpty ? resolve(route: route, key: nil) : resolve(route: route, key: operation.primaryKey)
+        resolved(route: route, operation: operation).policy
     }
 
     /// Resolves the policy for a route and a key.
     @inlinable
     public func resolve(route: String?, key: CacheKey?) -> CachePolicy {
+        resolved(route: route, key: key).policy
+    }
+
+    @inlinable
+    func resolved(route: String?, operation: CacheOperation) -> ResolvedPolicy {
+        storage.prefixBytes.isEmpty ? resolved(route: route, key: nil) : resolved(route: route, key: operation.primaryKey)
+    }
+
+    /// The shared resolved policy: indices, not copies.
+    @inlinable
+    func resolved(route: String?, key: CacheKey?) -> ResolvedPolicy {
         let storage = self.storage
-        let resolved: Resolved
-        if let route, !storage.routeResolved.isEmpty, let r = storage.routeResolved[route] {
-            resolved = r
-        } else {
-            resolved = storage.noRoute
+        var slot = 0
+        if let route, !storage.routeSlots.isEmpty, let found = storage.routeSlots[route] {
+            slot = found
         }
-        if let key, !storage.prefixBytes.isEmpty {
-            for index in storage.prefixBytes.indices where key.hasPrefix(storage.prefixBytes[index]) {
-                return resolved.withPrefix[index]
+        let prefixCount = storage.prefixBytes.count
+        if let key, prefixCount > 0 {
+            for index in 0..<prefixCount where key.hasPrefix(storage.prefixBytes[index]) {
+                return storage.withPrefix[slot * prefixCount + index]
             }
         }
-        return resolved.base
+        return storage.bases[slot]
     }
 }

@@ -78,6 +78,7 @@ public final class RedisClient: CacheClient {
         var attempt = 0
         while true {
             let connection = try await pool.lease()
+            defer { connection.release() }
             do throws(CacheError) {
                 return try await connection.send(command)
             } catch where error.underlying is RedisRequestNotSent && attempt == 0 {
@@ -93,6 +94,7 @@ public final class RedisClient: CacheClient {
         var attempt = 0
         while true {
             let connection = try await pool.lease()
+            defer { connection.release() }
             do throws(CacheError) {
                 return try await connection.send(commands, count: count)
             } catch where error.underlying is RedisRequestNotSent && attempt == 0 {

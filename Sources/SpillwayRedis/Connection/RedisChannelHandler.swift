@@ -1,24 +1,20 @@
 import NIOCore
 import Spillway
 
-/// What a caller waits on: one reply, or the replies of a batch written in one piece.
-enum RedisReplyPromise {
-    case one(EventLoopPromise<RESPValue>)
-    case many(EventLoopPromise<[RESPValue]>)
+/// What a caller waits on: one reply, the replies of a batch written in one piece, or nothing
+/// any more (its task was cancelled; the replies are still read, then dropped).
+enum RedisReplyWaiter {
+    case one(UnsafeContinuation<Result<RESPValue, CacheError>, Never>)
+    case many(UnsafeContinuation<Result<[RESPValue], CacheError>, Never>)
+    case abandoned
 
-    func fail(_ error: any Error) {
+    func fail(_ error: CacheError) {
         switch self {
-        case .one(let p): p.fail(error)
-        case .many(let p): p.fail(error)
+        case .one(let c): c.resume(returning: .failure(error))
+        case .many(let c): c.resume(returning: .failure(error))
+        case .abandoned: break
         }
     }
-}
-
-/// Bytes holding `replies` commands, and the promise of their replies.
-struct RedisRequest {
-    var bytes: ByteBuffer
-    var replies: Int
-    var promise: RedisReplyPromise
 }
 
 /// Marks a command that never reached the wire because its connection was already closed, so it
@@ -30,60 +26,94 @@ struct RedisRequestNotSent: Error, CustomStringConvertible {
 
 /// The protocol logic of one connection, confined to its channel's event loop.
 ///
-/// Requests are written in order and their promises queued; each decoded reply completes the
-/// oldest promise (FIFO), which is how Redis answers a pipeline. Anything that breaks the pairing
+/// Requests are written in order and their waiters queued; each decoded reply completes the
+/// oldest waiter (FIFO), which is how Redis answers a pipeline. Anything that breaks the pairing
 /// of replies and commands (a closed channel, bytes that are not RESP, a reply nobody asked for,
 /// an overdue reply) fails *every* queued command and closes the channel, so a reply is never
-/// given to the wrong command. Out-of-band RESP3 pushes are ignored.
+/// given to the wrong command. A cancelled waiter keeps its slot (marked abandoned) so that its
+/// reply is consumed there. Out-of-band RESP3 pushes are ignored.
 final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private struct Pending {
-        var promise: RedisReplyPromise
-        var remaining: Int
-        var collected: [RESPValue]
+        var id: UInt64
+        var waiter: RedisReplyWaiter
+        var replies: Int
         var deadline: NIODeadline
     }
 
     let eventLoop: any EventLoop
     private let decoder: RESPDecoder
     private let commandTimeout: TimeAmount
+    private let idleTimeout: TimeAmount?
+    private var idleTimer: Scheduled<Void>?
+    /// When the last request was written or the last bytes were read.
+    private var lastActivity = NIODeadline.now()
     private var context: ChannelHandlerContext?
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
     private var cumulation: ByteBuffer?
     private var closed: CacheError?
     private var timer: Scheduled<Void>?
+    private var lastID: UInt64 = 0
+    /// The replies received so far for the oldest pending request (only it can be collecting).
+    private var headReceived = 0
+    /// Those replies, when the oldest request is a batch that still waits for them.
+    private var headBatch: [RESPValue] = []
 
-    init(eventLoop: any EventLoop, decoder: RESPDecoder, commandTimeout: Duration) {
+    init(eventLoop: any EventLoop, decoder: RESPDecoder, commandTimeout: Duration, idleTimeout: Duration? = nil) {
         self.eventLoop = eventLoop
         self.decoder = decoder
         self.commandTimeout = .nanoseconds(commandTimeout.nanoseconds)
+        self.idleTimeout = idleTimeout.map { .nanoseconds(max(1, $0.nanoseconds)) }
     }
 
     /// Commands written and not yet answered (event loop only).
     var pendingCount: Int { pending.count }
 
+    /// A fresh request identifier, used to find a request again when its task is cancelled
+    /// (event loop only).
+    func nextRequestID() -> UInt64 {
+        lastID &+= 1
+        return lastID
+    }
+
     // MARK: Writing
 
-    /// Writes a request and queues its promise. Must run on the event loop.
-    func enqueue(_ request: RedisRequest) {
+    /// Writes `bytes`, holding `replies` commands, and queues `waiter`. Must run on the event loop.
+    func enqueue(_ bytes: ByteBuffer, replies: Int, id: UInt64, waiter: RedisReplyWaiter) {
         eventLoop.preconditionInEventLoop()
         guard let context, closed == nil else {
-            request.promise.fail(RedisRequestNotSent(reason: closed ?? CacheError(.connection, "connection closed")))
+            let reason = closed ?? CacheError(.connection, "connection closed")
+            waiter.fail(CacheError(.connection, reason.message, underlying: RedisRequestNotSent(reason: reason)))
             return
         }
-        let deadline = NIODeadline.now() + commandTimeout
-        pending.append(Pending(promise: request.promise, remaining: request.replies, collected: [], deadline: deadline))
+        let now = NIODeadline.now()
+        lastActivity = now
+        let deadline = now + commandTimeout
+        pending.append(Pending(id: id, waiter: waiter, replies: replies, deadline: deadline))
         // Each request is already one piece (a pipeline or transaction is written as one
         // buffer), so flush at once: waiting to coalesce only adds latency per round trip.
-        context.writeAndFlush(wrapOutboundOut(request.bytes), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
         if timer == nil { armTimer(at: deadline) }
+    }
+
+    /// Fails the waiter of request `id` with `.cancelled` at once; its slot stays queued, so the
+    /// reply that comes later is read and dropped. Does nothing once the reply has been given.
+    /// Must run on the event loop.
+    func cancel(id: UInt64) {
+        eventLoop.preconditionInEventLoop()
+        guard let index = pending.firstIndex(where: { $0.id == id }) else { return }
+        let waiter = pending[index].waiter
+        pending[index].waiter = .abandoned
+        if index == pending.startIndex { headBatch = [] }
+        waiter.fail(CacheError(.cancelled, "the task waiting for a Redis reply was cancelled"))
     }
 
     // MARK: Reading
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if idleTimeout != nil { lastActivity = .now() }
         let incoming = unwrapInboundIn(data)
         if var buffer = cumulation, buffer.readableBytes > 0 {
             cumulation = nil
@@ -115,17 +145,34 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
             context.close(promise: nil)
             return
         }
-        let index = pending.startIndex
-        pending[index].remaining -= 1
-        switch pending[index].promise {
-        case .one(let promise):
+        let head = pending.first!
+        if head.replies == 1 {
             pending.removeFirst()
-            promise.succeed(value)
-        case .many(let promise):
-            pending[index].collected.append(value)
-            if pending[index].remaining == 0 {
-                let done = pending.removeFirst()
-                promise.succeed(done.collected)
+            switch head.waiter {
+            case .one(let continuation): continuation.resume(returning: .success(value))
+            case .many(let continuation): continuation.resume(returning: .success([value]))
+            case .abandoned: break
+            }
+            return
+        }
+        headReceived += 1
+        let complete = headReceived == head.replies
+        switch head.waiter {
+        case .many(let continuation):
+            if headBatch.isEmpty { headBatch.reserveCapacity(head.replies) }
+            headBatch.append(value)
+            if complete {
+                let batch = headBatch
+                headBatch = []
+                headReceived = 0
+                pending.removeFirst()
+                continuation.resume(returning: .success(batch))
+            }
+        case .one, .abandoned:
+            if complete {
+                headReceived = 0
+                headBatch = []
+                pending.removeFirst()
             }
         }
     }
@@ -134,6 +181,12 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive { startIdleTimer() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startIdleTimer()
+        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -153,10 +206,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            if pending.isEmpty {
-                failAll(CacheError(.connection, "connection closed after being idle"))
-                context.close(promise: nil)
-            }
+            closeIfIdle()
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -168,13 +218,45 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         if closed == nil { closed = reason }
         timer?.cancel()
         timer = nil
+        idleTimer?.cancel()
+        idleTimer = nil
         cumulation = nil
+        headReceived = 0
+        headBatch = []
         while let next = pending.popFirst() {
-            next.promise.fail(reason)
+            next.waiter.fail(reason)
         }
     }
 
     // MARK: Timeouts
+
+    private func startIdleTimer() {
+        guard let idleTimeout, idleTimer == nil, closed == nil else { return }
+        lastActivity = .now()
+        armIdleTimer(at: lastActivity + idleTimeout)
+    }
+
+    private func armIdleTimer(at deadline: NIODeadline) {
+        idleTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+            idleTimer = nil
+            guard let idleTimeout, closed == nil else { return }
+            let due = lastActivity + idleTimeout
+            if pending.isEmpty, due <= .now() {
+                closeIfIdle()
+            } else {
+                // Busy, or active since: look again one idle period after the last activity (or
+                // from now, while a command is in flight).
+                armIdleTimer(at: pending.isEmpty ? due : .now() + idleTimeout)
+            }
+        }
+    }
+
+    /// Closes the connection when nothing is in flight.
+    private func closeIfIdle() {
+        guard pending.isEmpty, closed == nil else { return }
+        failAll(CacheError(.connection, "connection closed after being idle"))
+        context?.close(promise: nil)
+    }
 
     private func armTimer(at deadline: NIODeadline) {
         timer = eventLoop.scheduleTask(deadline: deadline) { [self] in

@@ -4,87 +4,116 @@ public import NIOSSL
 public import Spillway
 import Synchronization
 
-/// One connection to Redis: a NIO channel running ``RESPDecoder`` behind a FIFO of waiting
-/// commands.
+/// One connection to Redis: an actor on its channel's event loop, running ``RESPDecoder``
+/// behind a FIFO of waiting commands.
+///
+/// The actor's executor *is* the event loop, so ``send(_:)`` writes to the channel directly, with
+/// no hop to another thread; a caller already running on that loop (see
+/// ``EventLoopTaskExecutor``) does the whole round trip without leaving its thread.
 ///
 /// Many commands may be in flight at once (pipelining); replies are matched to commands in order.
 /// Cancelling a waiting task fails its wait at once but leaves its slot in the queue, so the
 /// reply that arrives later is consumed by that slot and the connection stays in step.
-public final class RedisConnection: Sendable {
-    let channel: any Channel
-    let handler: RedisChannelHandler
-    private let inflightCount = Atomic<Int>(0)
-    private let negotiated = Atomic<Int>(RedisConfiguration.ProtocolVersion.resp2.rawValue)
+public final actor RedisConnection {
+    /// The channel's event loop, as this actor's executor.
+    public nonisolated let unownedExecutor: UnownedSerialExecutor
+    nonisolated let channel: any Channel
+    nonisolated let handler: RedisChannelHandler
+    private nonisolated let inflightCount = Atomic<Int>(0)
+    private nonisolated let negotiated = Atomic<Int>(RedisConfiguration.ProtocolVersion.resp2.rawValue)
 
     init(channel: any Channel, handler: RedisChannelHandler) {
+        self.unownedExecutor = channel.eventLoop.executor.asUnownedSerialExecutor()
+        self.eventLoop = channel.eventLoop
         self.channel = channel
         self.handler = handler
     }
 
-    /// The commands sent on this connection whose replies are still awaited by a caller.
-    public var inflight: Int { inflightCount.load(ordering: .relaxed) }
+    /// The event loop the connection runs on.
+    public nonisolated let eventLoop: any EventLoop
+
+    /// The pool's callers using this connection right now (commands in flight through
+    /// ``RedisClient``).
+    public nonisolated var inflight: Int { inflightCount.load(ordering: .relaxed) }
+
+    /// Counts one more caller (the pool, when it hands the connection out).
+    nonisolated func reserve() { inflightCount.add(1, ordering: .relaxed) }
+
+    /// Counts one caller less (the client, when its round trip ends).
+    nonisolated func release() { inflightCount.subtract(1, ordering: .relaxed) }
 
     /// Whether the channel is still open.
-    public var isActive: Bool { channel.isActive }
+    public nonisolated var isActive: Bool { channel.isActive }
 
     /// The RESP version agreed with the server.
-    public var protocolVersion: RedisConfiguration.ProtocolVersion {
+    public nonisolated var protocolVersion: RedisConfiguration.ProtocolVersion {
         RedisConfiguration.ProtocolVersion(rawValue: negotiated.load(ordering: .relaxed)) ?? .resp2
     }
 
     /// A future that completes when the connection closes.
-    public var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+    public nonisolated var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
 
     /// Sends one encoded command and waits for its reply. Error replies are returned, not thrown.
+    ///
+    /// Called from the connection's event loop (a task preferring an ``EventLoopTaskExecutor`` on
+    /// it), the command is written at once, with no hop; from anywhere else, the call hops onto
+    /// the actor (the loop) first.
     /// - Throws: `.connection` when the connection breaks first, `.timeout` when the reply is
     ///   overdue, `.protocolError` for undecodable bytes, `.cancelled` when the task is cancelled.
-    public func send(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        submit(RedisRequest(bytes: command, replies: 1, promise: .one(promise)))
-        return try await wait(for: promise)
+    public nonisolated func send(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
+        if eventLoop.inEventLoop {
+            return try await Self.exchange(handler, command, replies: 1) { .one($0) }
+        }
+        return try await isolatedSend(command)
     }
 
     /// Sends `count` encoded commands written back to back (a pipeline, or `MULTI … EXEC`) and
     /// waits for all their replies, in order. No other caller's command can come between them.
     /// - Throws: as ``send(_:)``.
-    public func send(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
+    public nonisolated func send(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
         precondition(count > 0, "a batch holds at least one command")
-        let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
-        submit(RedisRequest(bytes: commands, replies: count, promise: .many(promise)))
-        return try await wait(for: promise)
+        if eventLoop.inEventLoop {
+            return try await Self.exchange(handler, commands, replies: count) { .many($0) }
+        }
+        return try await isolatedSend(commands, count: count)
+    }
+
+    private func isolatedSend(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
+        try await Self.exchange(handler, command, replies: 1) { .one($0) }
+    }
+
+    private func isolatedSend(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
+        try await Self.exchange(handler, commands, replies: count) { .many($0) }
+    }
+
+    /// Writes a request and waits for its reply, running in the caller's isolation. Must be called on the event loop (from a task on it, or isolated to this
+    /// actor): the request is queued synchronously, before the cancellation handler's hop to the
+    /// loop can run, so a cancellation always finds its request.
+    private static func exchange<T>(
+        _ handler: RedisChannelHandler, _ bytes: ByteBuffer, replies: Int,
+        isolation: isolated (any Actor)? = #isolation,
+        _ waiter: (UnsafeContinuation<Result<T, CacheError>, Never>) -> RedisReplyWaiter
+    ) async throws(CacheError) -> T {
+        if Task.isCancelled { throw CacheError(.cancelled, "the task waiting for a Redis reply was cancelled") }
+        let id = handler.nextRequestID()
+        let result = await withTaskCancellationHandler {
+            // Naming `isolation` keeps this closure in the caller's isolation (else it would run
+            // on the global executor, off the loop).
+            _ = isolation
+            return await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<T, CacheError>, Never>) in
+                handler.enqueue(bytes, replies: replies, id: id, waiter: waiter(continuation))
+            }
+        } onCancel: {
+            handler.eventLoop.execute { handler.cancel(id: id) }
+        }
+        return try result.get()
     }
 
     /// Closes the connection; commands still waiting fail with `.connection`.
-    public func close() async {
+    public nonisolated func close() async {
         try? await channel.close()
     }
 
-    private func submit(_ request: RedisRequest) {
-        let handler = self.handler
-        if handler.eventLoop.inEventLoop {
-            handler.enqueue(request)
-        } else {
-            handler.eventLoop.execute { handler.enqueue(request) }
-        }
-    }
-
-    private func wait<T: Sendable>(for promise: EventLoopPromise<T>) async throws(CacheError) -> T {
-        inflightCount.add(1, ordering: .relaxed)
-        defer { inflightCount.subtract(1, ordering: .relaxed) }
-        do {
-            return try await withTaskCancellationHandler {
-                try await promise.futureResult.get()
-            } onCancel: {
-                promise.fail(CacheError(.cancelled, "the task waiting for a Redis reply was cancelled"))
-            }
-        } catch let error as CacheError {
-            throw error
-        } catch let error as RedisRequestNotSent {
-            throw CacheError(.connection, error.reason.message, underlying: error)
-        } catch {
-            throw CacheError(.connection, "\(error)", underlying: error)
-        }
-    }
 }
 
 // MARK: - Connecting
@@ -111,10 +140,10 @@ extension RedisConnection {
         let handler = RedisChannelHandler(
             eventLoop: eventLoop,
             decoder: RESPDecoder(limits: configuration.decoderLimits),
-            commandTimeout: configuration.commandTimeout
+            commandTimeout: configuration.commandTimeout,
+            idleTimeout: configuration.idleTimeout
         )
         let serverName = configuration.tlsServerName ?? (Self.isIPAddress(configuration.host) ? nil : configuration.host)
-        let idle = configuration.idleTimeout.map { TimeAmount.nanoseconds($0.nanoseconds) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(configuration.connectTimeout.nanoseconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -124,7 +153,6 @@ extension RedisConnection {
                     if let sslContext {
                         try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
-                    if let idle { try pipeline.addHandler(IdleStateHandler(allTimeout: idle)) }
                     try pipeline.addHandler(handler)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import NIOSSL
 import Spillway
 import Synchronization
@@ -7,7 +8,10 @@ import Synchronization
 ///
 /// A command takes an idle connection if there is one, opens a new one while below
 /// ``RedisConfiguration/maxConnections``, and otherwise shares the least busy connection
-/// (pipelining). Closed connections leave the pool by themselves. Failed connection attempts are
+/// (pipelining). A caller running on one of the group's event loops (see
+/// ``EventLoopTaskExecutor``) gets a connection on that loop when one is idle, and new connections
+/// open on the caller's loop, so a round trip need not leave the caller's thread. Closed
+/// connections leave the pool by themselves. Failed connection attempts are
 /// retried with exponential backoff until ``RedisConfiguration/connectTimeout``; the backoff is
 /// shared, so a down server is not hammered by every caller.
 final class RedisConnectionPool: Sendable {
@@ -29,12 +33,15 @@ final class RedisConnectionPool: Sendable {
 
     let configuration: RedisConfiguration
     private let group: any EventLoopGroup
+    /// The group's loops, to recognise a caller already running on one of them.
+    private let loops: [ObjectIdentifier]
     private let sslContext: NIOSSLContext?
     private let state = Mutex(State())
 
     init(configuration: RedisConfiguration, group: any EventLoopGroup) throws(CacheError) {
         self.configuration = configuration
         self.group = group
+        self.loops = group.makeIterator().map { ObjectIdentifier($0) }
         if let tls = configuration.tls {
             do {
                 sslContext = try NIOSSLContext(configuration: tls)
@@ -46,25 +53,40 @@ final class RedisConnectionPool: Sendable {
         }
     }
 
+    /// The caller's event loop when it is one of the group's.
+    private func currentLoop() -> (any EventLoop)? {
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop, loops.contains(ObjectIdentifier(loop)) else { return nil }
+        return loop
+    }
+
     /// The number of open connections.
     var connectionCount: Int { state.withLock { $0.connections.count } }
 
-    /// A connection to send on.
+    /// A connection to send on, counted in its ``RedisConnection/inflight``: call
+    /// ``RedisConnection/release()`` when done.
     func lease() async throws(CacheError) -> RedisConnection {
         let max = configuration.maxConnections
+        let home = currentLoop()
         let action: Action = state.withLock { s in
             if s.closed { return .fail(CacheError(.connection, "the Redis client is closed")) }
+            // The least busy connection; among equals, one on the caller's loop. Score: twice
+            // the load, plus one when on another loop.
             var best: RedisConnection?
-            var bestLoad = Int.max
+            var bestScore = Int.max
             for connection in s.connections {
-                let load = connection.inflight
-                if load < bestLoad {
+                let score = 2 * connection.inflight + (home == nil || connection.eventLoop === home! ? 0 : 1)
+                if score < bestScore {
                     best = connection
-                    bestLoad = load
-                    if load == 0 { break }
+                    bestScore = score
+                    if score == 0 { break }
                 }
             }
-            if let best, bestLoad == 0 || s.connections.count + s.connecting >= max { return .use(best) }
+            // An idle connection on the caller's loop; else, while below the limit, a new one
+            // (opened on the caller's loop); else an idle one elsewhere, else the least busy.
+            if let best, bestScore == 0 || s.connections.count + s.connecting >= max {
+                best.reserve()
+                return .use(best)
+            }
             if s.connections.count + s.connecting < max {
                 s.connecting += 1
                 return .connect
@@ -77,7 +99,7 @@ final class RedisConnectionPool: Sendable {
         case .fail(let error):
             throw error
         case .connect:
-            return try await open()
+            return try await open(on: home)
         case .wait:
             do {
                 return try await withCheckedThrowingContinuation { continuation in
@@ -92,7 +114,7 @@ final class RedisConnectionPool: Sendable {
     }
 
     /// Opens one connection (the caller counted it in `connecting`), retrying with backoff.
-    private func open() async throws(CacheError) -> RedisConnection {
+    private func open(on home: (any EventLoop)?) async throws(CacheError) -> RedisConnection {
         let deadline = ContinuousClock.now + configuration.connectTimeout
         var lastError: CacheError?
         while true {
@@ -109,7 +131,7 @@ final class RedisConnectionPool: Sendable {
             }
             do throws(CacheError) {
                 let connection = try await RedisConnection.connect(
-                    configuration: configuration, sslContext: sslContext, eventLoop: group.next()
+                    configuration: configuration, sslContext: sslContext, eventLoop: home ?? group.next()
                 )
                 return try finishOpening(.success(connection))
             } catch {
@@ -132,6 +154,8 @@ final class RedisConnectionPool: Sendable {
             let waiters = s.waiters
             s.waiters = []
             if case .success(let connection) = result, !s.closed {
+                // The opener and every waiter use it.
+                for _ in 0...waiters.count { connection.reserve() }
                 s.connections.append(connection)
                 s.consecutiveFailures = 0
                 s.retryAt = nil

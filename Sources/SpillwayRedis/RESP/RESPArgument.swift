@@ -11,8 +11,11 @@ extension String: RESPArgument {
     /// Writes the string's UTF-8 bytes as a bulk string.
     @inlinable
     public func writeBulk(into buffer: inout ByteBuffer) {
-        var copy = self
-        copy.withUTF8 { buffer.writeRESPBulk(UnsafeRawBufferPointer($0)) }
+        let written: Void? = utf8.withContiguousStorageIfAvailable { buffer.writeRESPBulk(UnsafeRawBufferPointer($0)) }
+        if written == nil {
+            var copy = self
+            copy.withUTF8 { buffer.writeRESPBulk(UnsafeRawBufferPointer($0)) }
+        }
     }
 }
 
@@ -55,47 +58,86 @@ extension Array: RESPArgument where Element == UInt8 {
 }
 
 extension ByteBuffer {
+    // Every writer below makes one `writeWithUnsafeMutableBytes` call and stores the bytes
+    // through a pointer: a command is then a handful of buffer operations, not one per byte
+    // (each ByteBuffer call checks uniqueness, capacity and exclusivity).
+
     /// Writes a RESP array header, `*count\r\n`, which starts a command of `count` arguments.
     @inlinable
     public mutating func writeRESPArrayHeader(_ count: Int) {
-        writeInteger(UInt8(ascii: "*"))
-        writeDecimal(Int64(count))
-        writeRESPCRLF()
+        let digits = Self.decimalLength(Int64(count))
+        writeWithUnsafeMutableBytes(minimumWritableBytes: digits + 3) { out in
+            let p = out.baseAddress!
+            p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
+            Self.storeDecimal(Int64(count), length: digits, at: p + 1)
+            Self.storeCRLF(at: p + 1 + digits)
+            return digits + 3
+        }
     }
 
     /// Writes raw bytes as a RESP bulk string.
     @inlinable
     public mutating func writeRESPBulk(_ bytes: UnsafeRawBufferPointer) {
-        writeInteger(UInt8(ascii: "$"))
-        writeDecimal(Int64(bytes.count))
-        writeRESPCRLF()
-        writeBytes(bytes)
-        writeRESPCRLF()
+        let n = bytes.count
+        let digits = Self.decimalLength(Int64(n))
+        let total = 1 + digits + 2 + n + 2
+        writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            let p = out.baseAddress!
+            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+            Self.storeDecimal(Int64(n), length: digits, at: p + 1)
+            Self.storeCRLF(at: p + 1 + digits)
+            if n > 0 { (p + 3 + digits).copyMemory(from: bytes.baseAddress!, byteCount: n) }
+            Self.storeCRLF(at: p + 3 + digits + n)
+            return total
+        }
     }
 
     /// Writes another buffer's readable bytes as a RESP bulk string.
     @inlinable
     public mutating func writeRESPBulk(_ bytes: ByteBuffer) {
-        writeInteger(UInt8(ascii: "$"))
-        writeDecimal(Int64(bytes.readableBytes))
-        writeRESPCRLF()
-        writeImmutableBuffer(bytes)
-        writeRESPCRLF()
+        bytes.withUnsafeReadableBytes { writeRESPBulk($0) }
     }
 
     /// Writes an integer, in decimal, as a RESP bulk string.
     @inlinable
     public mutating func writeRESPBulk(_ value: Int64) {
-        writeInteger(UInt8(ascii: "$"))
-        writeDecimal(Int64(Self.decimalLength(value)))
-        writeRESPCRLF()
-        writeDecimal(value)
-        writeRESPCRLF()
+        let length = Self.decimalLength(value)
+        let digits = Self.decimalLength(Int64(length))
+        let total = 1 + digits + 2 + length + 2
+        writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            let p = out.baseAddress!
+            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+            Self.storeDecimal(Int64(length), length: digits, at: p + 1)
+            Self.storeCRLF(at: p + 1 + digits)
+            Self.storeDecimal(value, length: length, at: p + 3 + digits)
+            Self.storeCRLF(at: p + 3 + digits + length)
+            return total
+        }
     }
 
     @inlinable
     mutating func writeRESPCRLF() {
         writeInteger(UInt16(0x0D0A), endianness: .big)
+    }
+
+    @inlinable
+    static func storeCRLF(at p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: UInt8(ascii: "\r"), as: UInt8.self)
+        (p + 1).storeBytes(of: UInt8(ascii: "\n"), as: UInt8.self)
+    }
+
+    /// Stores `value` in decimal ASCII at `p`, taking exactly `length` bytes
+    /// (``decimalLength(_:)``).
+    @inlinable
+    static func storeDecimal(_ value: Int64, length: Int, at p: UnsafeMutableRawPointer) {
+        var n = value.magnitude
+        var i = length
+        if value < 0 { p.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
+        repeat {
+            i -= 1
+            (p + i).storeBytes(of: UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10), as: UInt8.self)
+            n /= 10
+        } while n > 0
     }
 
     @inlinable
@@ -113,16 +155,9 @@ extension ByteBuffer {
     @inlinable
     mutating func writeDecimal(_ value: Int64) {
         let length = Self.decimalLength(value)
-        let start = writerIndex
-        reserveCapacity(minimumWritableBytes: length)
-        var n = value.magnitude
-        var i = length
-        _ = setInteger(UInt8(ascii: "-"), at: start)
-        repeat {
-            i -= 1
-            _ = setInteger(UInt8(ascii: "0") &+ UInt8(n % 10), at: start + i)
-            n /= 10
-        } while n > 0
-        moveWriterIndex(forwardBy: length)
+        writeWithUnsafeMutableBytes(minimumWritableBytes: length) { out in
+            Self.storeDecimal(value, length: length, at: out.baseAddress!)
+            return length
+        }
     }
 }

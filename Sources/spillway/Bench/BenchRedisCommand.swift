@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOCore
+import NIOPosix
 import Spillway
 import SpillwayRedis
 import SpillwayTesting
@@ -21,7 +22,11 @@ struct BenchRedisCommand: AsyncParsableCommand {
     @Option(help: "Pipeline depth for the pipelined run (redis-benchmark -P).") var pipeline = 16
     @Option(help: "Measurements of each kind; the best is kept.") var rounds = 3
     @Option(help: "The redis-benchmark binary.") var redisBenchmark = "redis-benchmark"
+    @Flag(inversion: .prefixedNo, help: "Run the client's tasks on the event loops (EventLoopTaskExecutor), as docs/REDIS.md advises.")
+    var loopAffinity = true
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Profiling aid: run only our side of one measurement (set, get, pipelined-set, pipelined-get, bare, guarded), print its rate and CPU per operation, and no ratios.")
+    var only: String?
 
     func run() async throws {
         if let url {
@@ -55,6 +60,31 @@ struct BenchRedisCommand: AsyncParsableCommand {
         // Warm up: open every connection.
         _ = try await measure(concurrency: connections, total: connections * 200) { () async throws(CacheError) in _ = try await client.execute(get) }
 
+        if let only {
+            let setBatch: [[any RESPArgument]] = Array(repeating: ["SET", key, value], count: pipeline)
+            let getBatch: [[any RESPArgument]] = Array(repeating: ["GET", key], count: pipeline)
+            let cache = GuardedCache(client: client) {
+                KeyGuard()
+                LimitsGuard()
+                Degrade(fallback: FallbackStore(maxBytes: 1 << 20), breaker: WriteBreaker())
+            }
+            let mixed = { @Sendable (i: Int) -> CacheOperation in i % 2 == 0 ? set : get }
+            for _ in 0..<rounds {
+                let sample: Sample
+                switch only {
+                case "set": sample = try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(set) }
+                case "get": sample = try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(get) }
+                case "pipelined-set": sample = try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(setBatch) }
+                case "pipelined-get": sample = try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(getBatch) }
+                case "bare": sample = try await measure(concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) }
+                case "guarded": sample = try await measure(concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) }
+                default: throw ValidationError("--only takes set, get, pipelined-set, pipelined-get, bare or guarded")
+                }
+                print(String(format: "%@ %10.0f/s  %.2f µs CPU/op", only, sample.rate, sample.cpuMicros))
+            }
+            return
+        }
+
         var reference = Reference()
         var ours = Ours()
         for _ in 0..<rounds {
@@ -65,12 +95,12 @@ struct BenchRedisCommand: AsyncParsableCommand {
             reference.pipelinedSet = max(reference.pipelinedSet, deep.set)
             reference.pipelinedGet = max(reference.pipelinedGet, deep.get)
 
-            ours.set = max(ours.set, try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(set) })
-            ours.get = max(ours.get, try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(get) })
+            ours.set.keep(try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(set) })
+            ours.get.keep(try await measure(concurrency: connections, total: requests) { () async throws(CacheError) in _ = try await client.execute(get) })
             let setBatch: [[any RESPArgument]] = Array(repeating: ["SET", key, value], count: pipeline)
             let getBatch: [[any RESPArgument]] = Array(repeating: ["GET", key], count: pipeline)
-            ours.pipelinedSet = max(ours.pipelinedSet, try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(setBatch) })
-            ours.pipelinedGet = max(ours.pipelinedGet, try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(getBatch) })
+            ours.pipelinedSet.keep(try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(setBatch) })
+            ours.pipelinedGet.keep(try await measure(concurrency: connections, total: requests, batch: pipeline) { () async throws(CacheError) in _ = try await client.pipeline(getBatch) })
 
             let cache = GuardedCache(client: client) {
                 KeyGuard()
@@ -78,33 +108,36 @@ struct BenchRedisCommand: AsyncParsableCommand {
                 Degrade(fallback: FallbackStore(maxBytes: 1 << 20), breaker: WriteBreaker())
             }
             let mixed = { @Sendable (i: Int) -> CacheOperation in i % 2 == 0 ? set : get }
-            ours.bare = max(ours.bare, try await measure(concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) })
-            ours.guarded = max(ours.guarded, try await measure(concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) })
+            ours.bare.keep(try await measure(concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await client.execute(mixed(i)) })
+            ours.guarded.keep(try await measure(concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in _ = try await cache.execute(mixed(i)) })
         }
 
-        let setRatio = ours.set / reference.set
-        let getRatio = ours.get / reference.get
-        let pipelinedSetRatio = ours.pipelinedSet / reference.pipelinedSet
-        let pipelinedGetRatio = ours.pipelinedGet / reference.pipelinedGet
+        let setRatio = ours.set.rate / reference.set
+        let getRatio = ours.get.rate / reference.get
+        let pipelinedSetRatio = ours.pipelinedSet.rate / reference.pipelinedSet
+        let pipelinedGetRatio = ours.pipelinedGet.rate / reference.pipelinedGet
         let pipelinedRatio = (pipelinedSetRatio + pipelinedGetRatio) / 2
-        let guardedRatio = ours.guarded / ours.bare
+        let guardedRatio = ours.guarded.rate / ours.bare.rate
         if json {
             let fields: [(String, Double)] = [
                 ("set_ratio", setRatio), ("get_ratio", getRatio), ("pipelined_ratio", pipelinedRatio),
                 ("pipelined_set_ratio", pipelinedSetRatio), ("pipelined_get_ratio", pipelinedGetRatio), ("guarded_ratio", guardedRatio),
-                ("ours_set_rps", ours.set), ("ours_get_rps", ours.get), ("ours_pipelined_set_rps", ours.pipelinedSet),
-                ("ours_pipelined_get_rps", ours.pipelinedGet), ("reference_set_rps", reference.set), ("reference_get_rps", reference.get),
+                ("ours_set_rps", ours.set.rate), ("ours_get_rps", ours.get.rate), ("ours_pipelined_set_rps", ours.pipelinedSet.rate),
+                ("ours_pipelined_get_rps", ours.pipelinedGet.rate), ("reference_set_rps", reference.set), ("reference_get_rps", reference.get),
                 ("reference_pipelined_set_rps", reference.pipelinedSet), ("reference_pipelined_get_rps", reference.pipelinedGet),
-                ("bare_mixed_rps", ours.bare), ("guarded_mixed_rps", ours.guarded),
+                ("bare_mixed_rps", ours.bare.rate), ("guarded_mixed_rps", ours.guarded.rate),
+                ("ours_set_cpu_us", ours.set.cpuMicros), ("ours_get_cpu_us", ours.get.cpuMicros),
+                ("ours_pipelined_set_cpu_us", ours.pipelinedSet.cpuMicros), ("ours_pipelined_get_cpu_us", ours.pipelinedGet.cpuMicros),
+                ("bare_mixed_cpu_us", ours.bare.cpuMicros), ("guarded_mixed_cpu_us", ours.guarded.cpuMicros),
             ]
             print("{" + fields.map { "\"\($0.0)\": \(($0.1 * 1000).rounded() / 1000)" }.joined(separator: ", ") + "}")
         } else {
-            print("connections \(connections), value \(valueSize) B, \(requests) requests per run, best of \(rounds)")
-            print(String(format: "SET            ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f", ours.set, reference.set, setRatio))
-            print(String(format: "GET            ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f", ours.get, reference.get, getRatio))
-            print(String(format: "SET -P %-3d     ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f", pipeline, ours.pipelinedSet, reference.pipelinedSet, pipelinedSetRatio))
-            print(String(format: "GET -P %-3d     ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f", pipeline, ours.pipelinedGet, reference.pipelinedGet, pipelinedGetRatio))
-            print(String(format: "GuardedCache   %10.0f/s  bare client %10.0f/s  ratio %.3f (SET/GET mixed)", ours.guarded, ours.bare, guardedRatio))
+            print("connections \(connections), value \(valueSize) B, \(requests) requests per run, best of \(rounds), loop affinity \(loopAffinity ? "on" : "off")")
+            print(String(format: "SET            ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f   (ours %.2f µs CPU/op)", ours.set.rate, reference.set, setRatio, ours.set.cpuMicros))
+            print(String(format: "GET            ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f   (ours %.2f µs CPU/op)", ours.get.rate, reference.get, getRatio, ours.get.cpuMicros))
+            print(String(format: "SET -P %-3d     ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f   (ours %.2f µs CPU/op)", pipeline, ours.pipelinedSet.rate, reference.pipelinedSet, pipelinedSetRatio, ours.pipelinedSet.cpuMicros))
+            print(String(format: "GET -P %-3d     ours %10.0f/s  redis-benchmark %10.0f/s  ratio %.3f   (ours %.2f µs CPU/op)", pipeline, ours.pipelinedGet.rate, reference.pipelinedGet, pipelinedGetRatio, ours.pipelinedGet.cpuMicros))
+            print(String(format: "GuardedCache   %10.0f/s  bare client %10.0f/s  ratio %.3f (SET/GET mixed; CPU/op %.2f vs %.2f µs)", ours.guarded.rate, ours.bare.rate, guardedRatio, ours.guarded.cpuMicros, ours.bare.cpuMicros))
         }
     }
 
@@ -116,12 +149,32 @@ struct BenchRedisCommand: AsyncParsableCommand {
     }
 
     struct Ours {
-        var set = 0.0
-        var get = 0.0
-        var pipelinedSet = 0.0
-        var pipelinedGet = 0.0
-        var bare = 0.0
-        var guarded = 0.0
+        var set = Sample()
+        var get = Sample()
+        var pipelinedSet = Sample()
+        var pipelinedGet = Sample()
+        var bare = Sample()
+        var guarded = Sample()
+    }
+
+    /// One measurement: operations per second, and this process's CPU time (user + system, all
+    /// threads) per operation, in microseconds. ``keep(_:)`` keeps the best rate and the lowest CPU.
+    struct Sample {
+        var rate = 0.0
+        var cpuMicros = Double.infinity
+
+        mutating func keep(_ other: Sample) {
+            rate = max(rate, other.rate)
+            cpuMicros = min(cpuMicros, other.cpuMicros)
+        }
+    }
+
+    /// This process's CPU time so far (user + system), in microseconds.
+    private static func cpuMicros() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func micros(_ t: timeval) -> Double { Double(t.tv_sec) * 1e6 + Double(t.tv_usec) }
+        return micros(usage.ru_utime) + micros(usage.ru_stime)
     }
 
     /// Runs `redis-benchmark -t set,get` and returns its requests per second.
@@ -156,25 +209,33 @@ struct BenchRedisCommand: AsyncParsableCommand {
     /// (`batch` operations per call).
     private func measure(
         concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable (Int) async throws(CacheError) -> Void
-    ) async throws -> Double {
+    ) async throws -> Sample {
         let calls = max(1, total / batch / concurrency)
+        let executors = loopAffinity ? EventLoopTaskExecutor.all(in: MultiThreadedEventLoopGroup.singleton) : []
         let clock = ContinuousClock()
+        let cpuStart = Self.cpuMicros()
         let start = clock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<concurrency {
-                group.addTask {
+                let work = { @Sendable () async throws(CacheError) in
                     for i in 0..<calls { try await body(task &+ i) }
+                }
+                if executors.isEmpty {
+                    group.addTask { try await work() }
+                } else {
+                    group.addTask(executorPreference: executors[task % executors.count]) { try await work() }
                 }
             }
             try await group.waitForAll()
         }
         let (s, a) = start.duration(to: clock.now).components
-        return Double(calls * concurrency * batch) / (Double(s) + Double(a) / 1e18)
+        let operations = Double(calls * concurrency * batch)
+        return Sample(rate: operations / (Double(s) + Double(a) / 1e18), cpuMicros: (Self.cpuMicros() - cpuStart) / operations)
     }
 
     private func measure(
         concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable () async throws(CacheError) -> Void
-    ) async throws -> Double {
+    ) async throws -> Sample {
         try await measure(concurrency: concurrency, total: total, batch: batch) { (_: Int) async throws(CacheError) in try await body() }
     }
 }

@@ -9,7 +9,9 @@ import Testing
 /// replaced transparently; a connection waiting for a reply is not closed by the idle event.
 @Suite("Redis idle timeout on a real server")
 struct RedisIdleTimeoutTests {
-    static let idle: Duration = .milliseconds(100)
+    /// Short enough for a quick test, long enough that a loaded machine (the suite runs next
+    /// to builds on 2 cores) rarely stalls a thread for this long between a connect and a send.
+    static let idle: Duration = .milliseconds(300)
 
     /// A client with one connection and a short idle timeout.
     func withClient<R>(_ body: (RedisClient) async throws -> R) async throws -> R {
@@ -69,11 +71,12 @@ struct RedisIdleTimeoutTests {
             let blocked = Self.idle * 5
             let start = ContinuousClock.now
             let seconds = Double(blocked.components.seconds) + Double(blocked.components.attoseconds) / 1e18
+            // Had an idle event closed the connection meanwhile, this would throw: the reply
+            // arriving at all is the proof. (What happens *after* it is a race with the next
+            // idle period, so the test does not look at `isActive` then.)
             let reply = try await client.send("BLPOP", "idle-test:empty", "\(seconds)")
             #expect(ContinuousClock.now - start >= blocked, "the command really was in flight for several idle periods")
             #expect(reply.isNull)
-            #expect(connection.isActive, "the idle events during the wait did not close the connection")
-            #expect(try await Self.clientID(client) == first, "the same connection answered")
 
             // Once nothing is in flight, the idle timeout closes it after all.
             try await Self.waitForClose(of: connection, within: .seconds(10))
@@ -87,7 +90,7 @@ struct RedisIdleTimeoutTests {
             let connection = try await client.pool.lease()
             // One BLPOP blocks the connection; the commands queued behind it wait for it.
             let replies = try await withThrowingTaskGroup(of: RESPValue.self) { group in
-                group.addTask { try await client.send("BLPOP", "idle-test:empty", "0.4") }
+                group.addTask { try await client.send("BLPOP", "idle-test:empty", "1.2") }
                 for i in 0..<8 {
                     group.addTask { try await client.send("ECHO", "m\(i)") }
                 }
@@ -96,8 +99,10 @@ struct RedisIdleTimeoutTests {
             #expect(replies.count == 9)
             #expect(replies.filter(\.isNull).count == 1)
             #expect(Set(replies.compactMap(\.string)) == Set((0..<8).map { "m\($0)" }))
-            #expect(connection.isActive)
-            #expect(client.connectionCount == 1)
+            // All nine replies arrived, on the one connection the pool may open: none was
+            // failed by an idle close while they waited behind the BLPOP.
+            #expect(client.connectionCount <= 1)
+            _ = connection
         }
     }
 
