@@ -155,6 +155,7 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
         ("KeyGuardBenchmarks", ["Spillway", "SpillwayTesting"]),
         ("SpillBenchmarks", ["Spillway"]),
         ("DegradeBenchmarks", ["Spillway"]),
+        ("RedisBenchmarks", ["Spillway", "SpillwayRedis", "SpillwayTesting", .product(name: "NIOPosix", package: "swift-nio")]),
     ]
     for suite in suites {
         package.targets.append(

@@ -57,10 +57,22 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     /// - Throws: ``CacheError``.
     @inlinable
     public func execute(
-        _ operation: CacheOperation, route: String? = nil, deadline: ContinuousClock.Instant? = nil,
+        _ operation: CacheOperation, route: String? = nil, deadline: ContinuousClock.Instant?,
         file: StaticString = #fileID, line: UInt = #line
     ) async throws(CacheError) -> CacheReply {
         try await run(operation, route: route, deadlineOffset: deadline.map { CacheContext.deadlineEpoch.duration(to: $0) }, file: file, line: line)
+    }
+
+    /// Runs any operation through the chain, with the ``defaultTimeout`` if there is one.
+    ///
+    /// The overload without a `deadline` parameter keeps the common call free of passing a
+    /// `ContinuousClock.Instant?`, a resilient type whose every move is a runtime call.
+    /// - Throws: ``CacheError``.
+    @inlinable
+    public func execute(
+        _ operation: CacheOperation, route: String? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) async throws(CacheError) -> CacheReply {
+        try await run(operation, route: route, deadlineOffset: nil, file: file, line: line)
     }
 
     /// The shared path of ``execute(_:route:deadline:file:line:)`` and the typed helpers, which

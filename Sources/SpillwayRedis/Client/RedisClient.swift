@@ -73,8 +73,9 @@ public final class RedisClient: CacheClient {
         return try await roundTrip(buffer, count: commands.count)
     }
 
-    /// One command on a pooled connection; sent again once on another connection when the first
-    /// was found closed before the command reached the wire.
+    /// One command on a pooled connection; sent again on another connection (at most
+    /// ``notSentRetries`` times) when the one it got was found closed before the command reached
+    /// the wire.
     func roundTrip(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
         var attempt = 0
         while true {
@@ -82,7 +83,7 @@ public final class RedisClient: CacheClient {
             defer { connection.release() }
             do throws(CacheError) {
                 return try await connection.send(command)
-            } catch where error.underlying is RedisRequestNotSent && attempt == 0 {
+            } catch where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
@@ -98,13 +99,17 @@ public final class RedisClient: CacheClient {
             defer { connection.release() }
             do throws(CacheError) {
                 return try await connection.send(commands, count: count)
-            } catch where error.underlying is RedisRequestNotSent && attempt == 0 {
+            } catch where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
             }
         }
     }
+
+    /// How many times a command that never reached the wire is sent again. More than once: a
+    /// fresh connection can close (idle, or the server) before the command gets to it too.
+    static let notSentRetries = 3
 
     /// Throws the classified error of an error reply, else returns the reply.
     static func checked(_ reply: RESPValue) throws(CacheError) -> RESPValue {
