@@ -170,6 +170,10 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
             )
         )
     }
+    // A plain release executable that runs GETs for an external allocation counter (heaptrack).
+    package.targets.append(
+        .executableTarget(name: "RedisAllocProbe", dependencies: ["Spillway", "SpillwayRedis", "SpillwayTesting"], path: "Benchmarks/RedisAllocProbe")
+    )
     // A plain release executable, not a package-benchmark suite: it compares against `xxhsum -b`.
     package.targets.append(
         .executableTarget(name: "XXHashBench", dependencies: ["Spillway", "SpillwayTesting"], path: "Benchmarks/XXHashBench")
