@@ -228,6 +228,8 @@ enum RedisCommandEncoding {
     /// Appends one command to `buffer`.
     static func append(_ args: [any RESPArgument], to buffer: inout ByteBuffer) {
         buffer.writeRESPArrayHeader(args.count)
-        for arg in args { arg.writeBulk(into: &buffer) }
+        // By index: the existential is used in place, not copied out (a retain and a release
+        // per argument).
+        for i in args.indices { args[i].writeBulk(into: &buffer) }
     }
 }
