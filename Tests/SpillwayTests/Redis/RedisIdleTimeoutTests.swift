@@ -62,7 +62,9 @@ struct RedisIdleTimeoutTests {
             // No error for the caller: the pool opens a new connection.
             let second = try await Self.clientID(client)
             #expect(second != first, "a new server-side connection")
-            #expect(client.connectionCount == 1)
+            // Not `== 1`: on a loaded machine the fresh connection may itself have idled out
+            // by now, which is the behaviour under test, not a fault.
+            #expect(client.connectionCount <= 1, "never more than maxConnections")
             guard case .value(nil) = try await client.execute(.get("absent")) else {
                 Issue.record("GET on the fresh connection")
                 return
