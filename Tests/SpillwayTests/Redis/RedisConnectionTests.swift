@@ -3,6 +3,9 @@ import NIOPosix
 import Spillway
 import SpillwayRedis
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// Protocol failures driven by a scripted fake server.
@@ -107,10 +110,11 @@ struct RedisConnectionTests {
 
     @Test("nothing listening fails with connection after the connect timeout")
     func refused() async throws {
-        let server = try await FakeRedisServer.start { _ in .ignore }
-        let port = server.port
-        await server.stop()
-        let client = try RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port, connectTimeout: .milliseconds(200)))
+        // A port bound but not listening refuses connections, and stays ours for the whole
+        // test: a port freed by stopping a server could be taken by a parallel test's server.
+        let socket = try #require(ReservedPort())
+        defer { socket.release() }
+        let client = try RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: socket.port, connectTimeout: .milliseconds(200)))
         do {
             _ = try await client.send("PING")
             Issue.record("must fail")
@@ -186,4 +190,34 @@ struct RedisConnectionTests {
             await connection.close()
         }
     }
+}
+
+/// A TCP port on 127.0.0.1 held by a socket that is bound but never listens, so connecting to
+/// it is refused and no other process can take it meanwhile.
+struct ReservedPort {
+    let descriptor: Int32
+    let port: Int
+
+    init?() {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                Glibc.bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard bound else {
+            close(fd)
+            return nil
+        }
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func release() { close(descriptor) }
 }
