@@ -65,13 +65,8 @@ extension ByteBuffer {
     /// Writes a RESP array header, `*count\r\n`, which starts a command of `count` arguments.
     @inlinable
     public mutating func writeRESPArrayHeader(_ count: Int) {
-        let digits = Self.decimalLength(Int64(count))
-        writeWithUnsafeMutableBytes(minimumWritableBytes: digits + 3) { out in
-            let p = out.baseAddress!
-            p.storeBytes(of: UInt8(ascii: "*"), as: UInt8.self)
-            Self.storeDecimal(Int64(count), length: digits, at: p + 1)
-            Self.storeCRLF(at: p + 1 + digits)
-            return digits + 3
+        writeWithUnsafeMutableBytes(minimumWritableBytes: Self.headerLength(count)) { out in
+            Self.storeHeader(UInt8(ascii: "*"), count, at: out.baseAddress!)
         }
     }
 
@@ -79,15 +74,12 @@ extension ByteBuffer {
     @inlinable
     public mutating func writeRESPBulk(_ bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
-        let digits = Self.decimalLength(Int64(n))
-        let total = 1 + digits + 2 + n + 2
+        let total = Self.headerLength(n) + n + 2
         writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             let p = out.baseAddress!
-            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
-            Self.storeDecimal(Int64(n), length: digits, at: p + 1)
-            Self.storeCRLF(at: p + 1 + digits)
-            if n > 0 { (p + 3 + digits).copyMemory(from: bytes.baseAddress!, byteCount: n) }
-            Self.storeCRLF(at: p + 3 + digits + n)
+            let header = Self.storeHeader(UInt8(ascii: "$"), n, at: p)
+            if n > 0 { (p + header).copyMemory(from: bytes.baseAddress!, byteCount: n) }
+            Self.storeCRLF(at: p + header + n)
             return total
         }
     }
@@ -102,15 +94,12 @@ extension ByteBuffer {
     @inlinable
     public mutating func writeRESPBulk(_ value: Int64) {
         let length = Self.decimalLength(value)
-        let digits = Self.decimalLength(Int64(length))
-        let total = 1 + digits + 2 + length + 2
+        let total = Self.headerLength(length) + length + 2
         writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
             let p = out.baseAddress!
-            p.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
-            Self.storeDecimal(Int64(length), length: digits, at: p + 1)
-            Self.storeCRLF(at: p + 1 + digits)
-            Self.storeDecimal(value, length: length, at: p + 3 + digits)
-            Self.storeCRLF(at: p + 3 + digits + length)
+            let header = Self.storeHeader(UInt8(ascii: "$"), length, at: p)
+            Self.storeDecimal(value, length: length, at: p + header)
+            Self.storeCRLF(at: p + header + length)
             return total
         }
     }
@@ -118,6 +107,24 @@ extension ByteBuffer {
     @inlinable
     mutating func writeRESPCRLF() {
         writeInteger(UInt16(0x0D0A), endianness: .big)
+    }
+
+    /// The size of a `<marker><count>\r\n` header.
+    @inlinable
+    static func headerLength(_ count: Int) -> Int {
+        decimalLength(Int64(count)) + 3
+    }
+
+    /// Stores a `<marker><count>\r\n` header (`*` for an array, `$` for a bulk string) at `p`.
+    /// - Returns: its length, ``headerLength(_:)``.
+    @inlinable
+    @discardableResult
+    static func storeHeader(_ marker: UInt8, _ count: Int, at p: UnsafeMutableRawPointer) -> Int {
+        let digits = decimalLength(Int64(count))
+        p.storeBytes(of: marker, as: UInt8.self)
+        storeDecimal(Int64(count), length: digits, at: p + 1)
+        storeCRLF(at: p + 1 + digits)
+        return digits + 3
     }
 
     @inlinable
