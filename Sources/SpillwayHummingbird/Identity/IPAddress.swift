@@ -19,20 +19,21 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// The address of an IP socket address; `nil` for a Unix domain socket.
     public init?(_ address: SocketAddress) {
+        // The address bytes sit at the same offsets of sockaddr_in (4) and sockaddr_in6 (8) on
+        // Linux and Darwin.
+        let all: [UInt8]
         switch address {
-        case .v4(let v4):
-            var raw = v4.address.sin_addr
-            self.bytes = withUnsafeBytes(of: &raw) { Array($0) }
-        case .v6(let v6):
-            var raw = v6.address.sin6_addr
-            let all = withUnsafeBytes(of: &raw) { Array($0) }
-            if all[0..<10].allSatisfy({ $0 == 0 }), all[10] == 0xFF, all[11] == 0xFF {
-                self.bytes = Array(all[12..<16])
-            } else {
-                self.bytes = all
-            }
+        case .v4:
+            all = address.withSockAddr { pointer, _ in Array(UnsafeRawBufferPointer(start: pointer, count: 8)[4..<8]) }
+        case .v6:
+            all = address.withSockAddr { pointer, _ in Array(UnsafeRawBufferPointer(start: pointer, count: 24)[8..<24]) }
         case .unixDomainSocket:
             return nil
+        }
+        if all.count == 16, all[0..<10].allSatisfy({ $0 == 0 }), all[10] == 0xFF, all[11] == 0xFF {
+            self.bytes = Array(all[12..<16])
+        } else {
+            self.bytes = all
         }
     }
 
