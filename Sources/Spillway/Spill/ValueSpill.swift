@@ -21,6 +21,9 @@ internal import Logging
 ///   with any outcome but `.stored` (dropped, kept locally, condition not met), the new blob is
 ///   deleted before the error or the outcome is returned. A value at or under the threshold is
 ///   written as it is, escaped if it starts with the envelope magic (see ``SpillEnvelope``).
+///   When the store cannot take the value (full, over quota, read-only, unreachable: a
+///   ``FailureClass/storage`` failure), the route's ladder decides, as for out-of-memory
+///   (`onFailure[.storage] ?? onOOM`): by default the write is `.dropped(.blobStore)`, never thrown.
 /// - **overwrite and delete** release the key's old blob. Overwrites use `SET … GET` when the
 ///   backend has it (``CacheCapabilities/atomicSetReturningPrevious``), else a read first;
 ///   deletes read the key first.
@@ -113,7 +116,13 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     ) async throws(CacheError) -> CacheReply {
         let size = value.readableBytes
         try checkSize(size, context.policy, context)
-        let pointer = try await putBlob(key, value, ttl: options.keepTTL ? nil : options.ttl, context)
+        let pointer: SpillPointer
+        do throws(CacheError) {
+            pointer = try await putBlob(key, value, ttl: options.keepTTL ? nil : options.ttl, context)
+        } catch {
+            // A full or unreachable store: the route's ladder decides (shed by default).
+            return try StorageFailureLadder.absorb(error, operation: "set", context)
+        }
         if !context.capabilities.atomicSetReturningPrevious {
             return try await setReadingFirst(key, pointer.encoded(), options, newBlob: pointer.id, context, next)
         }
@@ -261,7 +270,8 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
             }
         } catch {
             for s in spilled { await rollback(s.pointer.id, because: "another value of the mset failed: \(error.code)", key: pairs[s.index].key, context) }
-            throw error
+            // A full or unreachable store: the route's ladder decides (shed by default).
+            return try StorageFailureLadder.absorb(error, operation: "mset", context)
         }
         let before: [ByteBuffer?]
         let reply: CacheReply
