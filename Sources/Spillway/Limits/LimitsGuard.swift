@@ -29,9 +29,9 @@ public struct LimitsGuard: CacheMiddleware {
             try Self.checkTTL(ttl, policy, context)
         case .increment(_, _, let ttl):
             if let ttl { try Self.checkTTL(ttl, policy, context) }
-        case .expire(_, let ttl):
+        case .expire(_, let ttl), .expireReturningHead(_, let ttl, _):
             try Self.checkTTL(ttl, policy, context)
-        case .get, .delete, .exists, .mget, .throttle:
+        case .get, .delete, .exists, .mget, .throttle, .deleteReturningHead:
             break
         }
         return try await next(operation, context)

@@ -21,14 +21,20 @@ internal import Logging
 ///   with any outcome but `.stored` (dropped, kept locally, condition not met), the new blob is
 ///   deleted before the error or the outcome is returned. A value at or under the threshold is
 ///   written as it is, escaped if it starts with the envelope magic (see ``SpillEnvelope``).
-/// - **overwrite and delete** release the key's old blob. Overwrites use `SET … GET` when the
-///   backend has it (``CacheCapabilities/atomicSetReturningPrevious``), else a read first;
-///   deletes read the key first.
+/// - **overwrite, delete and expire** find the key's old pointer atomically with the write, in
+///   one round trip, without pulling old values over the wire: on a backend with
+///   ``CacheCapabilities/returnsPreviousHead`` they ask for only the first
+///   ``previousHeadBytes`` bytes of the old value (`set` with ``SetOptions/previousHeadBytes``,
+///   ``CacheOperation/deleteReturningHead(_:headBytes:)``,
+///   ``CacheOperation/expireReturningHead(_:ttl:headBytes:)``). Otherwise overwrites use
+///   `SET … GET` when the backend has it (``CacheCapabilities/atomicSetReturningPrevious``),
+///   else a read first; deletes read the key first, and expires read it after. An overwrite or
+///   delete that replaced a pointer releases its blob; an expire moves the blob's expiry (or
+///   releases it when the TTL removed the key).
 /// - **get / mget** resolve pointers and verify the content's length and XXH3-128. A missing blob
 ///   is a miss (`spillway_blob_misses_total`); a blob that fails verification, or a pointer that
 ///   does not decode, is a miss counted as corruption (`spillway_blob_corruption_total`) and
 ///   logged at error level. Wrong bytes are never returned.
-/// - **expire** moves the blob's expiry with the key's new TTL.
 ///
 /// A value that is not spilled costs a size check and a one-byte peek; nothing is allocated.
 public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
@@ -39,6 +45,10 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     /// The wall clock for expiries.
     public let clock: BlobClock
     @usableFromInline let metrics: SpillMetrics
+
+    /// How many leading bytes of an old value the spill asks for to recognise a pointer: one
+    /// more than the largest pointer, so a longer value's head never decodes as one.
+    public static var previousHeadBytes: Int { SpillPointer.maxEncodedSize + 1 }
 
     /// Creates the middleware.
     /// - Parameters:
@@ -81,15 +91,13 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
                 return try await spillSet(key, value, options, context, next)
             }
             let stored = SpillEnvelope.storedForm(ofRaw: value)
-            guard context.capabilities.atomicSetReturningPrevious else {
+            guard let asked = Self.askingForPrevious(options, context.capabilities) else {
                 return try await setReadingFirst(key, stored, options, newBlob: nil, context, next)
             }
-            var withPrevious = options
-            withPrevious.returnPrevious = true
-            let reply = try await next(.set(key, stored, withPrevious), context)
+            let reply = try await next(.set(key, stored, asked), context)
             guard case .write(let result) = reply else { return reply }
             if let previous = result.previous, SpillEnvelope.mayBeEnvelope(previous) {
-                return .write(await afterOverwrite(result, old: previous, wantPrevious: options.returnPrevious, key: key, context))
+                return .write(await afterOverwrite(result, old: previous, options: options, key: key, context))
             }
             return options.returnPrevious ? reply : .write(WriteResult(result.outcome))
         case .delete(let key):
@@ -98,9 +106,36 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
             return try await mset(pairs, ttl: ttl, context, next)
         case .expire(let key, let ttl):
             return try await expire(key, ttl: ttl, context, next)
+        case .deleteReturningHead(let key, let headBytes):
+            return try await headed(operation: .deleteReturningHead(key, headBytes: Self.headBytes(covering: headBytes)), key: key, ttl: nil, headBytes: headBytes, context, next)
+        case .expireReturningHead(let key, let ttl, let headBytes):
+            return try await headed(operation: .expireReturningHead(key, ttl: ttl, headBytes: Self.headBytes(covering: headBytes)), key: key, ttl: ttl, headBytes: headBytes, context, next)
         case .exists, .increment, .throttle:
             return try await next(operation, context)
         }
+    }
+
+    /// The options a `set` goes down with so that its reply says what the key held: only the
+    /// head of the old value where the backend can, else all of it (`SET … GET`); `nil` when the
+    /// backend cannot return it atomically (the old value is then read first).
+    @inlinable
+    static func askingForPrevious(_ options: SetOptions, _ capabilities: CacheCapabilities) -> SetOptions? {
+        guard capabilities.returnsPreviousHead || capabilities.atomicSetReturningPrevious else { return nil }
+        var asked = options
+        if !options.returnPrevious {
+            asked.returnPrevious = true
+            asked.previousHeadBytes = capabilities.returnsPreviousHead ? previousHeadBytes : nil
+        } else if let limit = options.previousHeadBytes {
+            asked.previousHeadBytes = headBytes(covering: limit)
+        }
+        return asked
+    }
+
+    /// How many bytes to ask for so that both a pointer and `limit` bytes of an escaped value fit.
+    @inlinable
+    static func headBytes(covering limit: Int) -> Int {
+        let (sum, overflow) = max(limit, 0).addingReportingOverflow(SpillEnvelope.magic.count + 1)
+        return overflow ? Int.max : max(sum, previousHeadBytes)
     }
 
     // MARK: Writes
@@ -114,14 +149,12 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
         let size = value.readableBytes
         try checkSize(size, context.policy, context)
         let pointer = try await putBlob(key, value, ttl: options.keepTTL ? nil : options.ttl, context)
-        if !context.capabilities.atomicSetReturningPrevious {
+        guard let asked = Self.askingForPrevious(options, context.capabilities) else {
             return try await setReadingFirst(key, pointer.encoded(), options, newBlob: pointer.id, context, next)
         }
-        var withPrevious = options
-        withPrevious.returnPrevious = true
         let reply: CacheReply
         do {
-            reply = try await next(.set(key, pointer.encoded(), withPrevious), context)
+            reply = try await next(.set(key, pointer.encoded(), asked), context)
         } catch {
             await rollback(pointer.id, because: "the pointer write failed: \(error.code)", key: key, context)
             throw error
@@ -149,7 +182,7 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
             return await finishSpill(reply, pointer: pointer, old: old, options: options, size: Int(pointer.length), key: key, context)
         }
         guard case .write(let result) = reply else { return reply }
-        return .write(await afterOverwrite(result, old: old, wantPrevious: options.returnPrevious, key: key, context))
+        return .write(await afterOverwrite(result, old: old, options: options, key: key, context))
     }
 
     /// After a pointer write: keep the blob only if the pointer was stored; release the old one.
@@ -168,8 +201,7 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
             metrics.increment(SpillMetrics.spilled, route: context.route)
             metrics.increment(SpillMetrics.spilledBytes, by: size, route: context.route)
         }
-        let previousOld = context.capabilities.atomicSetReturningPrevious ? result.previous : old
-        return .write(await afterOverwrite(result, old: previousOld, wantPrevious: options.returnPrevious, key: key, context))
+        return .write(await afterOverwrite(result, old: old ?? result.previous, options: options, key: key, context))
     }
 
     /// Writes a blob and returns its pointer.
@@ -193,50 +225,118 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     /// The previous value as the caller should see it, and the old blob released when the write
     /// replaced it.
     @usableFromInline
-    func afterOverwrite(_ result: WriteResult, old: ByteBuffer?, wantPrevious: Bool, key: CacheKey, _ context: CacheContext) async -> WriteResult {
+    func afterOverwrite(_ result: WriteResult, old: ByteBuffer?, options: SetOptions, key: CacheKey, _ context: CacheContext) async -> WriteResult {
         var shown: ByteBuffer?
-        if wantPrevious, let previous = result.previous {
+        if options.returnPrevious, let previous = result.previous {
             shown = try? await resolve(previous, key: key, context)
+            if let limit = options.previousHeadBytes, let whole = shown { shown = Self.head(of: whole, limit) }
         }
-        if result.outcome == .stored, let old, SpillEnvelope.mayBeEnvelope(old), case .pointer(let pointer) = SpillEnvelope.decode(old),
-            pointer.storeName == store.name
-        {
+        if result.outcome == .stored, let old, let pointer = ownPointer(old) {
             await release(pointer.id, key: key, context)
         }
         return WriteResult(result.outcome, previous: shown)
     }
 
+    /// The pointer `value` holds, when it is one to a blob in this store.
+    @usableFromInline
+    func ownPointer(_ value: ByteBuffer) -> SpillPointer? {
+        guard SpillEnvelope.mayBeEnvelope(value), case .pointer(let pointer) = SpillEnvelope.decode(value),
+            pointer.storeName == store.name
+        else { return nil }
+        return pointer
+    }
+
+    /// At most the first `bytes` bytes of `value`.
+    @usableFromInline
+    static func head(of value: ByteBuffer, _ bytes: Int) -> ByteBuffer {
+        value.getSlice(at: value.readerIndex, length: min(max(bytes, 0), value.readableBytes))!
+    }
+
+    /// Deletes the key; releases its blob when it held a pointer. One round trip
+    /// (``CacheOperation/deleteReturningHead(_:headBytes:)``) where the backend can, else a read
+    /// first.
     @usableFromInline
     func delete(
         _ key: CacheKey, _ context: CacheContext,
         _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
     ) async throws(CacheError) -> CacheReply {
+        if context.capabilities.returnsPreviousHead {
+            let reply = try await next(.deleteReturningHead(key, headBytes: Self.previousHeadBytes), context)
+            guard case .headed(let removed, let head) = reply else { return reply }
+            if removed, let head, let pointer = ownPointer(head) {
+                await release(pointer.id, key: key, context)
+            }
+            return .count(removed ? 1 : 0)
+        }
         let before = try await next(.get(key), context)
         let reply = try await next(.delete(key), context)
-        if case .count(let n) = reply, n > 0, case .value(let old?) = before, SpillEnvelope.mayBeEnvelope(old),
-            case .pointer(let pointer) = SpillEnvelope.decode(old), pointer.storeName == store.name
-        {
+        if case .count(let n) = reply, n > 0, case .value(let old?) = before, let pointer = ownPointer(old) {
             await release(pointer.id, key: key, context)
         }
         return reply
     }
 
+    /// Sets the key's TTL; moves its blob's expiry (or releases the blob when a non-positive TTL
+    /// removed the key). One round trip
+    /// (``CacheOperation/expireReturningHead(_:ttl:headBytes:)``) where the backend can, else a
+    /// read after.
     @usableFromInline
     func expire(
         _ key: CacheKey, ttl: Duration, _ context: CacheContext,
         _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
     ) async throws(CacheError) -> CacheReply {
+        if context.capabilities.returnsPreviousHead {
+            let reply = try await next(.expireReturningHead(key, ttl: ttl, headBytes: Self.previousHeadBytes), context)
+            guard case .headed(let existed, let head) = reply else { return reply }
+            if existed, let head, let pointer = ownPointer(head) {
+                await expired(pointer, ttl: ttl, key: key, context)
+            }
+            return .bool(existed)
+        }
         let reply = try await next(.expire(key, ttl: ttl), context)
         guard case .bool(true) = reply, ttl > .zero,
-            case .value(let value?)? = try? await next(.get(key), context), SpillEnvelope.mayBeEnvelope(value),
-            case .pointer(let pointer) = SpillEnvelope.decode(value), pointer.storeName == store.name
+            case .value(let value?)? = try? await next(.get(key), context), let pointer = ownPointer(value)
         else { return reply }
+        await expired(pointer, ttl: ttl, key: key, context)
+        return reply
+    }
+
+    /// After an expire of a key holding `pointer`: the blob follows the key's new TTL, or goes
+    /// with the key when the TTL removed it.
+    @usableFromInline
+    func expired(_ pointer: SpillPointer, ttl: Duration, key: CacheKey, _ context: CacheContext) async {
+        guard ttl > .zero else {
+            await release(pointer.id, key: key, context)
+            return
+        }
         do {
             try await store.setExpiry(pointer.id, clock.now().advanced(by: ttl + grace))
         } catch {
             context.logger.warning("could not move a spilled blob's expiry", metadata: ["key": "\(key.preview())", "blob": "\(pointer.id)", "error": "\(error)"])
         }
-        return reply
+    }
+
+    /// A caller's own ``CacheOperation/deleteReturningHead(_:headBytes:)`` or
+    /// ``CacheOperation/expireReturningHead(_:ttl:headBytes:)``: the head it gets back is that of
+    /// the value as callers see it (unescaped; a spilled value's blob, verified), and the blob is
+    /// released or its expiry moved as for a plain delete or expire.
+    @usableFromInline
+    func headed(
+        operation: CacheOperation, key: CacheKey, ttl: Duration?, headBytes: Int, _ context: CacheContext,
+        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
+    ) async throws(CacheError) -> CacheReply {
+        let reply = try await next(operation, context)
+        guard case .headed(let done, let head?) = reply else { return reply }
+        var shown = (try? await resolve(head, key: key, context)) ?? nil
+        if let whole = shown { shown = Self.head(of: whole, headBytes) }
+        if done, let pointer = ownPointer(head) {
+            if let ttl {
+                await expired(pointer, ttl: ttl, key: key, context)
+            } else {
+                await release(pointer.id, key: key, context)
+            }
+        }
+        return .headed(done, previousHead: shown)
     }
 
     @usableFromInline
@@ -293,9 +393,7 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
             }
         }
         for (i, old) in before.enumerated() where lastIndex[pairs[i].key] == i {
-            if let old, SpillEnvelope.mayBeEnvelope(old), case .pointer(let pointer) = SpillEnvelope.decode(old),
-                pointer.storeName == store.name
-            {
+            if let old, let pointer = ownPointer(old) {
                 await release(pointer.id, key: pairs[i].key, context)
             }
         }
