@@ -57,7 +57,11 @@ struct SpillRoundTripTests {
         try await backend.withClient { base in
             let client = SpillTestClient(base)
             let store = MemoryBlobStore()
-            let cache = ValueSpillTests.cache(client, store)
+            // Without LimitsGuard, which refuses a TTL ≤ 0 before it reaches the spill.
+            let cache = GuardedCache(client: client, policies: spillPolicies(threshold: 1024)) {
+                KeyGuard()
+                ValueSpill(store: store)
+            }
             try await cache.set("rt:gone", value: spillBytes(5000), ttl: .seconds(60))
             #expect(await store.count == 1)
             #expect(try await cache.expire("rt:gone", ttl: .zero))
