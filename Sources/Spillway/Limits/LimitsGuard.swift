@@ -37,6 +37,9 @@ public struct LimitsGuard: CacheMiddleware {
         return try await next(operation, context)
     }
 
+    /// The one `maxValueBytes` check: this guard's, and ``ValueSpill``'s before it touches the
+    /// blob store (so a chain without this guard still never spills an oversized value).
+    /// - Throws: `.rejectedByPolicy` naming the size, the limit and the call site.
     @inlinable
     static func checkValue(_ size: Int, _ policy: CachePolicy, _ context: CacheContext) throws(CacheError) {
         if size > policy.maxValueBytes {
