@@ -11,7 +11,13 @@ extension ValueSpill {
     ) async throws(CacheError) -> CacheReply {
         let size = value.readableBytes
         try LimitsGuard.checkValue(size, context.policy, context)
-        let pointer = try await putBlob(key, value, ttl: options.keepTTL ? nil : options.ttl, context)
+        let pointer: SpillPointer
+        do throws(CacheError) {
+            pointer = try await putBlob(key, value, ttl: options.keepTTL ? nil : options.ttl, context)
+        } catch {
+            // A full or unreachable store: the route's ladder decides (shed by default).
+            return try StorageFailureLadder.absorb(error, operation: "set", context)
+        }
         guard let asked = Self.askingForPrevious(options, context.capabilities) else {
             return try await setReadingFirst(key, pointer.encoded(), options, newBlob: pointer.id, context, next)
         }
@@ -128,7 +134,8 @@ extension ValueSpill {
             }
         } catch {
             for s in spilled { await rollback(s.pointer.id, because: "another value of the mset failed: \(error.code)", key: pairs[s.index].key, context) }
-            throw error
+            // A full or unreachable store: the route's ladder decides (shed by default).
+            return try StorageFailureLadder.absorb(error, operation: "mset", context)
         }
         let before: [ByteBuffer?]
         let reply: CacheReply

@@ -21,6 +21,9 @@ internal import Logging
 ///   with any outcome but `.stored` (dropped, kept locally, condition not met), the new blob is
 ///   deleted before the error or the outcome is returned. A value at or under the threshold is
 ///   written as it is, escaped if it starts with the envelope magic (see ``SpillEnvelope``).
+///   When the store cannot take the value (full, over quota, read-only, unreachable: a
+///   ``FailureClass/storage`` failure), the route's ladder decides, as for out-of-memory
+///   (`onFailure[.storage] ?? onOOM`): by default the write is `.dropped(.blobStore)`, never thrown.
 /// - **overwrite, delete and expire** find the key's old pointer atomically with the write, in
 ///   one round trip, without pulling old values over the wire: on a backend with
 ///   ``CacheCapabilities/returnsPreviousHead`` they ask for only the first

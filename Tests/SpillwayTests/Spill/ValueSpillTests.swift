@@ -248,13 +248,15 @@ struct ValueSpillTests {
         }
     }
 
-    @Test("a full blob store gives a typed .blobStore error naming ENOSPC, and the key is not written", arguments: TestBackend.allCases)
+    @Test("a full blob store: shed by default (.dropped(.blobStore)); with storage: fail, a typed .blobStore error naming ENOSPC; the key is not written", arguments: TestBackend.allCases)
     func fullStore(backend: TestBackend) async throws {
         try await backend.withClient { base in
             let client = SpillTestClient(base)
             let store = MemoryBlobStore(capacityBytes: 12_000)
-            let cache = Self.cache(client, store)
-            try await cache.set("spill:1", value: spillBytes(10_000))
+            let shedding = Self.cache(client, store)
+            try await shedding.set("spill:1", value: spillBytes(10_000))
+            #expect(try await shedding.set("spill:2", value: spillBytes(10_000)) == .dropped(.blobStore))
+            let cache = Self.cache(client, store, policies: PolicyTable(defaults: CachePolicy(spillAbove: Self.threshold, onFailure: [.storage: .fail])))
             do throws(CacheError) {
                 try await cache.set("spill:2", value: spillBytes(10_000))
                 Issue.record("a full store accepted a blob")
