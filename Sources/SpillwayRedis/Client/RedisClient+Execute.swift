@@ -220,15 +220,15 @@ extension RedisClient {
         if let known = cache.value {
             sha = known
         } else {
-            guard let loaded = try Self.checked(try await roundTrip(RedisCommandEncoding.encode(["SCRIPT", "LOAD", script]))).string else {
+            guard let loaded = try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["SCRIPT", "LOAD", script]))).string else {
                 throw CacheError(.protocolError, "SCRIPT LOAD did not return a SHA")
             }
             cache.value = loaded
             sha = loaded
         }
-        let reply = try await roundTrip(RedisCommandEncoding.encode(["EVALSHA", sha] + args))
+        let reply = try await roundTrip(RedisCommandEncoder.encode(["EVALSHA", sha] + args))
         if case .error(let message) = reply, message.readableBytesView.starts(with: "NOSCRIPT".utf8) {
-            return try Self.checked(try await roundTrip(RedisCommandEncoding.encode(["EVAL", script] + args)))
+            return try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["EVAL", script] + args)))
         }
         return try Self.checked(reply)
     }

@@ -65,7 +65,7 @@ public final class RedisClient: CacheClient {
     /// Sends any command and returns its reply, for commands Spillway does not model.
     /// - Throws: the classified error when Redis replies with an error, or a transport error.
     public func send(_ command: String, arguments: [any RESPArgument]) async throws(CacheError) -> RESPValue {
-        try Self.checked(try await roundTrip(RedisCommandEncoding.encode([command] + arguments)))
+        try Self.checked(try await roundTrip(RedisCommandEncoder.encode([command] + arguments)))
     }
 
     /// Sends several commands in one write on one connection and returns their replies in order.
@@ -75,7 +75,7 @@ public final class RedisClient: CacheClient {
         guard !commands.isEmpty else { return [] }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(64 * commands.count)
-        for command in commands { RedisCommandEncoding.append(command, to: &buffer) }
+        for command in commands { RedisCommandEncoder.append(command, to: &buffer) }
         return try await roundTrip(buffer, count: commands.count)
     }
 

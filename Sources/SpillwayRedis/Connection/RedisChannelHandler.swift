@@ -1,80 +1,75 @@
 import NIOCore
 import Spillway
 
-/// What a caller waits on: one reply, the replies of a batch written in one piece, or nothing
-/// any more (its task was cancelled; the replies are still read, then dropped).
+/// What a caller waits on: one reply, or the replies of a batch written in one piece.
 enum RedisReplyWaiter {
     case one(UnsafeContinuation<Result<RESPValue, CacheError>, Never>)
     case many(UnsafeContinuation<Result<[RESPValue], CacheError>, Never>)
-    case abandoned
 
     func fail(_ error: CacheError) {
         switch self {
         case .one(let c): c.resume(returning: .failure(error))
         case .many(let c): c.resume(returning: .failure(error))
-        case .abandoned: break
+        }
+    }
+
+    func succeed(_ value: RESPValue) {
+        switch self {
+        case .one(let c): c.resume(returning: .success(value))
+        case .many(let c): c.resume(returning: .success([value]))
+        }
+    }
+
+    func succeed(_ values: [RESPValue]) {
+        switch self {
+        case .one(let c):
+            // A one-reply request is never given a batch; keep the pairing if it were.
+            c.resume(returning: values.count == 1 ? .success(values[0]) : .failure(CacheError(.protocolError, "a batch of replies for one command")))
+        case .many(let c): c.resume(returning: .success(values))
         }
     }
 }
 
-/// Marks a command that never reached the wire because its connection was already closed, so it
-/// is safe to send again on another connection.
-struct RedisRequestNotSent: Error, CustomStringConvertible {
-    var reason: CacheError
-    var description: String { "not sent: \(reason.message)" }
-}
-
-/// The protocol logic of one connection, confined to its channel's event loop.
-///
-/// Requests are written in order and their waiters queued; each decoded reply completes the
-/// oldest waiter (FIFO), which is how Redis answers a pipeline. Anything that breaks the pairing
-/// of replies and commands (a closed channel, bytes that are not RESP, a reply nobody asked for,
-/// an overdue reply) fails *every* queued command and closes the channel, so a reply is never
-/// given to the wrong command. A cancelled waiter keeps its slot (marked abandoned) so that its
-/// reply is consumed there. Out-of-band RESP3 pushes are ignored.
+/// The I/O side of one connection, confined to its channel's event loop: it decodes replies
+/// with a ``RESPReplyReader``, hands every event to a ``RedisConnectionStateMachine`` and carries
+/// out the actions that returns (writes, replies to waiters, timers, closes). The protocol logic
+/// (reply queue, batches, timeouts, closing) lives in the state machine, which has its own tests.
 final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private struct Pending {
-        var id: UInt64
-        var waiter: RedisReplyWaiter
-        var replies: Int
-        var deadline: NIODeadline
-    }
-
     let eventLoop: any EventLoop
+    private var machine: RedisConnectionStateMachine<RedisReplyWaiter>
     private var reader: RESPReplyReader
-    private let commandTimeout: TimeAmount
-    private let idleTimeout: TimeAmount?
-    private var idleTimer: Scheduled<Void>?
-    /// When the last request was written or the last bytes were read.
-    private var lastActivity = NIODeadline.now()
     private var context: ChannelHandlerContext?
-    private var pending = CircularBuffer<Pending>(initialCapacity: 16)
-    private var closed: CacheError?
-    private var timer: Scheduled<Void>?
-    private var lastID: UInt64 = 0
-    /// The replies received so far for the oldest pending request (only it can be collecting).
-    private var headReceived = 0
-    /// Those replies, when the oldest request is a batch that still waits for them.
-    private var headBatch: [RESPValue] = []
+    private var commandTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    /// A reusable buffer for a batch's replies decoded in one pass.
+    private var batch: [RESPValue] = []
 
-    init(eventLoop: any EventLoop, decoder: RESPDecoder, commandTimeout: Duration, idleTimeout: Duration? = nil) {
+    init(
+        eventLoop: any EventLoop, decoder: RESPDecoder, commandTimeout: Duration, idleTimeout: Duration? = nil,
+        maxQueuedCommands: Int = RedisConfiguration.defaultMaxQueuedCommands
+    ) {
         self.eventLoop = eventLoop
         self.reader = RESPReplyReader(decoder: decoder)
-        self.commandTimeout = .nanoseconds(commandTimeout.nanoseconds)
-        self.idleTimeout = idleTimeout.map { .nanoseconds(max(1, $0.nanoseconds)) }
+        self.machine = RedisConnectionStateMachine(
+            configuration: .init(
+                commandTimeout: .nanoseconds(commandTimeout.nanoseconds),
+                idleTimeout: idleTimeout.map { .nanoseconds(max(1, $0.nanoseconds)) },
+                maxQueuedRequests: max(1, maxQueuedCommands)
+            ),
+            now: eventLoop.now
+        )
     }
 
     /// Commands written and not yet answered (event loop only).
-    var pendingCount: Int { pending.count }
+    var pendingCount: Int { machine.queuedCount }
 
     /// A fresh request identifier, used to find a request again when its task is cancelled
     /// (event loop only).
     func nextRequestID() -> UInt64 {
-        lastID &+= 1
-        return lastID
+        machine.nextRequestID()
     }
 
     // MARK: Writing
@@ -82,19 +77,15 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Writes `bytes`, holding `replies` commands, and queues `waiter`. Must run on the event loop.
     func enqueue(_ bytes: ByteBuffer, replies: Int, id: UInt64, waiter: RedisReplyWaiter) {
         eventLoop.preconditionInEventLoop()
-        guard let context, closed == nil else {
-            let reason = closed ?? CacheError(.connection, "connection closed")
-            waiter.fail(CacheError(.connection, reason.message, underlying: RedisRequestNotSent(reason: reason)))
-            return
+        switch machine.enqueue(id: id, replies: replies, waiter: waiter, canWrite: context != nil, now: eventLoop.now) {
+        case .write(let deadline):
+            // Each request is already one piece (a pipeline or transaction is written as one
+            // buffer), so flush at once: waiting to coalesce only adds latency per round trip.
+            context?.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+            if let deadline { armCommandTimer(at: deadline) }
+        case .fail(let waiter, let error):
+            waiter.fail(error)
         }
-        let now = NIODeadline.now()
-        lastActivity = now
-        let deadline = now + commandTimeout
-        pending.append(Pending(id: id, waiter: waiter, replies: replies, deadline: deadline))
-        // Each request is already one piece (a pipeline or transaction is written as one
-        // buffer), so flush at once: waiting to coalesce only adds latency per round trip.
-        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-        if timer == nil { armTimer(at: deadline) }
     }
 
     /// Fails the waiter of request `id` with `.cancelled` at once; its slot stays queued, so the
@@ -102,68 +93,51 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Must run on the event loop.
     func cancel(id: UInt64) {
         eventLoop.preconditionInEventLoop()
-        guard let index = pending.firstIndex(where: { $0.id == id }) else { return }
-        let waiter = pending[index].waiter
-        pending[index].waiter = .abandoned
-        if index == pending.startIndex { headBatch = [] }
-        waiter.fail(CacheError(.cancelled, "the task waiting for a Redis reply was cancelled"))
+        machine.cancel(id: id)?.fail(CacheError(.cancelled, "the task waiting for a Redis reply was cancelled"))
     }
 
     // MARK: Reading
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if idleTimeout != nil { lastActivity = .now() }
+        if machine.configuration.idleTimeout != nil { machine.bytesReceived(now: eventLoop.now) }
         reader.append(unwrapInboundIn(data))
         do {
             try drain()
         } catch {
-            failAll(error, head: true)
-            context.close(promise: nil)
+            reader.reset()
+            fail(machine.decodingFailed(error))
+            closeChannel()
         }
     }
 
-    /// Hands every complete reply received to its waiter, oldest first; a batch's replies are
-    /// decoded in one pass. A reply that has only partly arrived stays in the reader.
-    /// - Throws: `.protocolError` for bytes that are not RESP or a reply nobody asked for,
-    ///   `.tooLarge` for a reply above ``RESPDecoder/Limits/maxReplyBytes``.
+    /// Hands every complete reply received to the state machine, oldest first; a batch's replies
+    /// are decoded in one pass. A reply that has only partly arrived stays in the reader.
     private func drain() throws(CacheError) {
-        while closed == nil, reader.bufferedBytes > 0 {
-            guard let head = pending.first, head.replies > 1 else {
+        while !machine.isClosed, reader.bufferedBytes > 0 {
+            let wanted = machine.repliesWanted
+            if wanted <= 1 {
                 guard let value = try reader.next() else { return }
-                if case .push = value { continue }
-                guard let head = pending.popFirst() else {
-                    throw CacheError(.protocolError, "Redis sent a reply that no command was waiting for")
-                }
-                switch head.waiter {
-                case .one(let continuation): continuation.resume(returning: .success(value))
-                case .many(let continuation): continuation.resume(returning: .success([value]))
-                case .abandoned: break
-                }
-                continue
+                carryOut(machine.replyReceived(value))
+            } else {
+                batch.removeAll(keepingCapacity: true)
+                let decoded = try reader.next(maxCount: wanted, into: &batch)
+                guard decoded > 0 else { return }
+                carryOut(machine.batchReceived(batch))
+                // Stopped for want of bytes.
+                if decoded < wanted { return }
             }
-            // A batch: decode as many of its replies as have arrived.
-            var batch = headBatch
-            headBatch = []
-            if batch.isEmpty { batch.reserveCapacity(head.replies) }
-            let before = batch.count
-            let wanted = head.replies - headReceived
-            let decoded = try reader.next(maxCount: wanted, into: &batch)
-            if batch[before...].contains(where: { if case .push = $0 { true } else { false } }) {
-                // Out-of-band pushes are not replies.
-                var kept = Array(batch[..<before])
-                kept.append(contentsOf: batch[before...].filter { if case .push = $0 { false } else { true } })
-                batch = kept
-            }
-            let received = headReceived + batch.count - before
-            if received < head.replies {
-                headReceived = received
-                if case .many = head.waiter { headBatch = batch }
-                // Stopped for want of bytes, or because pushes took some of the count.
-                if decoded < wanted { return } else { continue }
-            }
-            headReceived = 0
-            pending.removeFirst()
-            if case .many(let continuation) = head.waiter { continuation.resume(returning: .success(batch)) }
+        }
+    }
+
+    private func carryOut(_ action: RedisConnectionStateMachine<RedisReplyWaiter>.ReplyAction) {
+        switch action {
+        case .none: break
+        case .succeed(let waiter, let value): waiter.succeed(value)
+        case .succeedBatch(let waiter, let values): waiter.succeed(values)
+        case .close(let failures):
+            reader.reset()
+            fail(failures)
+            closeChannel()
         }
     }
 
@@ -171,102 +145,84 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { startIdleTimer() }
+        if context.channel.isActive { becameActive() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        startIdleTimer()
+        becameActive()
         context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        failAll(CacheError(.connection, "connection closed"))
+        closed(CacheError(.connection, "connection closed"))
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(CacheError(.connection, "connection closed by the server or the network"))
+        closed(CacheError(.connection, "connection closed by the server or the network"))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(CacheError(.connection, "connection failed: \(error)", underlying: error))
+        closed(CacheError(.connection, "connection failed: \(error)", underlying: error))
         context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            closeIfIdle()
+            carryOut(machine.idleEvent())
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// Fails every queued command with `error` and refuses new ones. With `head`, only the oldest
-    /// command (whose reply was being read) gets `error` when it is about that reply (too large);
-    /// the others fail with `.connection`, since the connection closes under them.
-    private func failAll(_ error: any Error, head: Bool = false) {
-        let reason = (error as? CacheError) ?? CacheError(.connection, "\(error)", underlying: error)
-        if closed == nil { closed = reason }
-        timer?.cancel()
-        timer = nil
-        idleTimer?.cancel()
-        idleTimer = nil
+    private func becameActive() {
+        if let deadline = machine.channelActive(now: eventLoop.now) { armIdleTimer(at: deadline) }
+    }
+
+    private func closed(_ error: CacheError) {
         reader.reset()
-        headReceived = 0
-        headBatch = []
-        if head, reason.code == .tooLarge, let first = pending.popFirst() {
-            first.waiter.fail(reason)
-            let others = CacheError(.connection, "connection closed: \(reason.message)")
-            while let next = pending.popFirst() { next.waiter.fail(others) }
-            return
+        fail(machine.closed(error))
+    }
+
+    private func fail(_ failures: RedisConnectionStateMachine<RedisReplyWaiter>.Failures) {
+        if machine.isClosed {
+            commandTimer?.cancel()
+            commandTimer = nil
+            idleTimer?.cancel()
+            idleTimer = nil
         }
-        while let next = pending.popFirst() {
-            next.waiter.fail(reason)
+        for (waiter, error) in failures.waiters { waiter.fail(error) }
+    }
+
+    private func closeChannel() {
+        context?.close(promise: nil)
+    }
+
+    // MARK: Timers
+
+    private func carryOut(_ action: RedisConnectionStateMachine<RedisReplyWaiter>.TimerAction, rearm: (NIODeadline) -> Void = { _ in }) {
+        switch action {
+        case .none: break
+        case .rearm(let deadline): rearm(deadline)
+        case .close(let failures):
+            reader.reset()
+            fail(failures)
+            closeChannel()
         }
     }
 
-    // MARK: Timeouts
-
-    private func startIdleTimer() {
-        guard let idleTimeout, idleTimer == nil, closed == nil else { return }
-        lastActivity = .now()
-        armIdleTimer(at: lastActivity + idleTimeout)
+    private func armCommandTimer(at deadline: NIODeadline) {
+        commandTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+            commandTimer = nil
+            carryOut(machine.commandTimerFired(now: eventLoop.now)) { armCommandTimer(at: $0) }
+        }
     }
 
     private func armIdleTimer(at deadline: NIODeadline) {
         idleTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
             idleTimer = nil
-            guard let idleTimeout, closed == nil else { return }
-            let due = lastActivity + idleTimeout
-            if pending.isEmpty, due <= .now() {
-                closeIfIdle()
-            } else {
-                // Busy, or active since: look again one idle period after the last activity (or
-                // from now, while a command is in flight).
-                armIdleTimer(at: pending.isEmpty ? due : .now() + idleTimeout)
-            }
-        }
-    }
-
-    /// Closes the connection when nothing is in flight.
-    private func closeIfIdle() {
-        guard pending.isEmpty, closed == nil else { return }
-        failAll(CacheError(.connection, "connection closed after being idle"))
-        context?.close(promise: nil)
-    }
-
-    private func armTimer(at deadline: NIODeadline) {
-        timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
-            timer = nil
-            guard let head = pending.first, closed == nil else { return }
-            if head.deadline <= .now() {
-                let seconds = Double(commandTimeout.nanoseconds) / 1e9
-                failAll(CacheError(.timeout, "Redis did not reply within \(seconds)s; the connection was closed"))
-                context?.close(promise: nil)
-            } else {
-                armTimer(at: head.deadline)
-            }
+            carryOut(machine.idleTimerFired(now: eventLoop.now)) { armIdleTimer(at: $0) }
         }
     }
 }

@@ -37,6 +37,13 @@ public struct RedisConfiguration: Sendable {
     public var idleTimeout: Duration?
     /// The most connections the pool opens. Commands beyond that share connections (pipelining).
     public var maxConnections: Int
+    /// The most commands one connection holds written and unanswered. A command beyond that
+    /// (a server that stopped answering while callers keep sending) fails at once with `.busy`
+    /// (failure class `busy`) instead of queueing without bound until the command timeout.
+    /// Default ``defaultMaxQueuedCommands``.
+    public var maxQueuedCommands: Int
+    /// The default of ``maxQueuedCommands``: 4,096.
+    public static let defaultMaxQueuedCommands = 4096
     /// The first pause between failed connection attempts; it doubles up to ``maxBackoff``.
     public var initialBackoff: Duration
     /// The longest pause between failed connection attempts.
@@ -58,6 +65,7 @@ public struct RedisConfiguration: Sendable {
         commandTimeout: Duration = .seconds(5),
         idleTimeout: Duration? = .seconds(300),
         maxConnections: Int = 8,
+        maxQueuedCommands: Int = RedisConfiguration.defaultMaxQueuedCommands,
         initialBackoff: Duration = .milliseconds(10),
         maxBackoff: Duration = .seconds(1),
         decoderLimits: RESPDecoder.Limits = RESPDecoder.Limits()
@@ -74,6 +82,7 @@ public struct RedisConfiguration: Sendable {
         self.commandTimeout = commandTimeout
         self.idleTimeout = idleTimeout
         self.maxConnections = max(1, maxConnections)
+        self.maxQueuedCommands = max(1, maxQueuedCommands)
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff
         self.decoderLimits = decoderLimits

@@ -4,8 +4,9 @@ public import NIOSSL
 public import Spillway
 import Synchronization
 
-/// One connection to Redis: an actor on its channel's event loop, running ``RESPDecoder``
-/// behind a FIFO of waiting commands.
+/// One connection to Redis: an actor on its channel's event loop. Its channel handler decodes
+/// replies with ``RESPDecoder`` and runs the protocol logic (the FIFO of waiting commands,
+/// batches, timeouts, closing) as a pure state machine.
 ///
 /// The actor's executor *is* the event loop, so ``send(_:)`` writes to the channel directly, with
 /// no hop to another thread; a caller already running on that loop (see
@@ -141,7 +142,8 @@ extension RedisConnection {
             eventLoop: eventLoop,
             decoder: RESPDecoder(limits: configuration.decoderLimits),
             commandTimeout: configuration.commandTimeout,
-            idleTimeout: configuration.idleTimeout
+            idleTimeout: configuration.idleTimeout,
+            maxQueuedCommands: configuration.maxQueuedCommands
         )
         let serverName = configuration.tlsServerName ?? (Self.isIPAddress(configuration.host) ? nil : configuration.host)
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -182,7 +184,7 @@ extension RedisConnection {
             if let password = configuration.password {
                 args += ["AUTH", configuration.username ?? "default", password]
             }
-            let reply = try await send(RedisCommandEncoding.encode(args))
+            let reply = try await send(RedisCommandEncoder.encode(args))
             if let message = reply.errorMessage {
                 if message.hasPrefix("NOPROTO") || message.hasPrefix("ERR unknown command") {
                     useRESP2 = true
@@ -197,11 +199,11 @@ extension RedisConnection {
             var args: [any RESPArgument] = ["AUTH"]
             if let username = configuration.username { args.append(username) }
             args.append(password)
-            let reply = try await send(RedisCommandEncoding.encode(args))
+            let reply = try await send(RedisCommandEncoder.encode(args))
             if let message = reply.errorMessage { throw Self.refused("AUTH", message) }
         }
         if configuration.database != 0 {
-            let reply = try await send(RedisCommandEncoding.encode(["SELECT", configuration.database]))
+            let reply = try await send(RedisCommandEncoder.encode(["SELECT", configuration.database]))
             if let message = reply.errorMessage { throw Self.refused("SELECT", message) }
         }
     }
@@ -212,24 +214,5 @@ extension RedisConnection {
 
     static func isIPAddress(_ host: String) -> Bool {
         host.contains(":") || host.allSatisfy { $0 == "." || $0.isNumber }
-    }
-}
-
-/// Encodes commands as RESP arrays of bulk strings.
-enum RedisCommandEncoding {
-    /// Encodes one command.
-    static func encode(_ args: [any RESPArgument]) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(64)
-        append(args, to: &buffer)
-        return buffer
-    }
-
-    /// Appends one command to `buffer`.
-    static func append(_ args: [any RESPArgument], to buffer: inout ByteBuffer) {
-        buffer.writeRESPArrayHeader(args.count)
-        // By index: the existential is used in place, not copied out (a retain and a release
-        // per argument).
-        for i in args.indices { args[i].writeBulk(into: &buffer) }
     }
 }

@@ -1,4 +1,6 @@
+import Logging
 import NIOCore
+import ServiceLifecycle
 import Spillway
 import SpillwayRedis
 import SpillwayTesting
@@ -232,6 +234,27 @@ struct RedisClientTests {
             }
             guard case .values(let few) = try await client.execute(.mget(Array(keys.prefix(100)))) else { Issue.record("mget"); return }
             #expect(few.count == 100 && few.allSatisfy { $0 == nil })
+        }
+    }
+
+    @Test("as a Service, the client serves until graceful shutdown, then run() closes it")
+    func service() async throws {
+        try await RedisServer.withRedisServer { server in
+            let client = try server.makeClient()
+            let group = ServiceGroup(services: [client], logger: Logger(label: "test"))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                #expect(try await client.send("PING") == .simpleString(ByteBuffer(string: "PONG")))
+                #expect(client.connectionCount == 1)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            #expect(client.connectionCount == 0)
+            await #expect {
+                _ = try await client.send("PING")
+            } throws: { error in
+                (error as? CacheError)?.code == .connection
+            }
         }
     }
 

@@ -6,6 +6,10 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(CNIOLinux)
+// With more packages in the graph, `sockaddr_in` can be owned by NIO's C module.
+import CNIOLinux
+#endif
 import Testing
 
 /// Protocol failures driven by a scripted fake server.
@@ -201,7 +205,7 @@ struct ReservedPort {
     init?() {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
-        var address = sockaddr_in()
+        var address = Glibc.sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
