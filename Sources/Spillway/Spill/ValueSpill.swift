@@ -23,7 +23,9 @@ internal import Logging
 ///   written as it is, escaped if it starts with the envelope magic (see ``SpillEnvelope``).
 ///   When the store cannot take the value (full, over quota, read-only, unreachable: a
 ///   ``FailureClass/storage`` failure), the route's ladder decides, as for out-of-memory
-///   (`onFailure[.storage] ?? onOOM`): by default the write is `.dropped(.blobStore)`, never thrown.
+///   (`onFailure[.storage] ?? onOOM`): by default the write is `.dropped(.blobStore)`, never thrown,
+///   and the value an unconditional write meant to replace is deleted (best effort, its blob
+///   released), so that no reader gets it back.
 /// - **overwrite and delete** release the key's old blob. Overwrites use `SET … GET` when the
 ///   backend has it (``CacheCapabilities/atomicSetReturningPrevious``), else a read first;
 ///   deletes read the key first.
@@ -121,7 +123,11 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
             pointer = try await putBlob(key, value, ttl: options.keepTTL ? nil : options.ttl, context)
         } catch {
             // A full or unreachable store: the route's ladder decides (shed by default).
-            return try StorageFailureLadder.absorb(error, operation: "set", context)
+            let reply = try StorageFailureLadder.absorb(error, operation: "set", context)
+            // The overwrite was shed: delete the value it meant to replace (and release its
+            // blob), so that no reader gets the old value back.
+            if options.condition == .always { _ = try? await delete(key, context, next) }
+            return reply
         }
         if !context.capabilities.atomicSetReturningPrevious {
             return try await setReadingFirst(key, pointer.encoded(), options, newBlob: pointer.id, context, next)
@@ -271,7 +277,9 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
         } catch {
             for s in spilled { await rollback(s.pointer.id, because: "another value of the mset failed: \(error.code)", key: pairs[s.index].key, context) }
             // A full or unreachable store: the route's ladder decides (shed by default).
-            return try StorageFailureLadder.absorb(error, operation: "mset", context)
+            let reply = try StorageFailureLadder.absorb(error, operation: "mset", context)
+            for pair in pairs { _ = try? await delete(pair.key, context, next) }
+            return reply
         }
         let before: [ByteBuffer?]
         let reply: CacheReply
