@@ -14,19 +14,23 @@ struct DecimalIntegerTests {
         }
     }
 
-    @Test("signs, zeros and both ends of Int64", arguments: [
-        ("0", Int64(0)), ("-0", 0), ("+7", 7), ("-7", -7), ("007", 7), ("1764164000", 1_764_164_000),
-        ("9223372036854775807", .max), ("-9223372036854775808", .min),
-    ])
+    @Test(
+        "signs, zeros and both ends of Int64",
+        arguments: [
+            ("0", Int64(0)), ("-0", 0), ("+7", 7), ("-7", -7), ("007", 7), ("1764164000", 1_764_164_000),
+            ("9223372036854775807", .max), ("-9223372036854775808", .min),
+        ])
     func values(text: String, value: Int64) {
         #expect(Self.parse(text) == .success(value))
     }
 
-    @Test("what is not an integer says why", arguments: [
-        ("", DecimalInteger.Failure.empty), ("-", .empty), ("+", .empty),
-        ("1a", .nonDigit), (" 1", .nonDigit), ("1 ", .nonDigit), ("--1", .nonDigit), ("1.0", .nonDigit), ("١", .nonDigit),
-        ("9223372036854775808", .overflow), ("-9223372036854775809", .overflow), ("99999999999999999999999", .overflow),
-    ])
+    @Test(
+        "what is not an integer says why",
+        arguments: [
+            ("", DecimalInteger.Failure.empty), ("-", .empty), ("+", .empty),
+            ("1a", .nonDigit), (" 1", .nonDigit), ("1 ", .nonDigit), ("--1", .nonDigit), ("1.0", .nonDigit), ("١", .nonDigit),
+            ("9223372036854775808", .overflow), ("-9223372036854775809", .overflow), ("99999999999999999999999", .overflow),
+        ])
     func failures(text: String, failure: DecimalInteger.Failure) {
         #expect(Self.parse(text) == .failure(failure))
     }

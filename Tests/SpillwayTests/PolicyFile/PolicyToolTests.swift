@@ -17,14 +17,16 @@ struct PolicyToolTests {
         #expect(try PolicyCheckRequest.parse(arguments: ["--help"]) == nil)
     }
 
-    @Test("wrong arguments are a usage error that says what is wrong", arguments: [
-        (["spillway.yml", "--emit-swift"], "--emit-swift needs a value"),
-        (["--verbose", "spillway.yml"], "unknown option '--verbose'"),
-        (["a.yml", "b.yml"], "one policy file only; got 'a.yml' and 'b.yml'"),
-        ([], "missing the policy file"),
-        (["--quiet=yes", "a.yml"], "--quiet takes no value"),
-        (["--type-name", "1Bad", "a.yml"], "--type-name must be a Swift identifier"),
-    ])
+    @Test(
+        "wrong arguments are a usage error that says what is wrong",
+        arguments: [
+            (["spillway.yml", "--emit-swift"], "--emit-swift needs a value"),
+            (["--verbose", "spillway.yml"], "unknown option '--verbose'"),
+            (["a.yml", "b.yml"], "one policy file only; got 'a.yml' and 'b.yml'"),
+            ([], "missing the policy file"),
+            (["--quiet=yes", "a.yml"], "--quiet takes no value"),
+            (["--type-name", "1Bad", "a.yml"], "--type-name must be a Swift identifier"),
+        ])
     func usageErrors(arguments: [String], message: String) {
         #expect(throws: PolicyToolUsageError(message)) { try PolicyCheckRequest.parse(arguments: arguments) }
     }
