@@ -32,9 +32,12 @@ struct TourTests {
         var rejected: CacheError?
         do {
             try await cache.set(CacheKey("lock:" + String(repeating: "x", count: 500)), value: ByteBuffer(string: "1"))
-        } catch let error as CacheError where error.code == .rejectedByPolicy {
-            rejected = error  // names the route, the size, and a short preview of the key
+        } catch {
+            // `error` is a CacheError (typed throws): here error.code == .rejectedByPolicy, and the
+            // message names the route, the size, and a short preview of the key.
+            rejected = error
         }
+        #expect(rejected?.code == .rejectedByPolicy)
         let message = try #require(rejected).message
         #expect(message.contains("505"))
         #expect(!message.contains(String(repeating: "x", count: 500)))
