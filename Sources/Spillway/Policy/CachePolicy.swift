@@ -55,9 +55,12 @@ public struct CachePolicy: Sendable, Hashable {
     }
 
     /// The action for a failure class: `onOOM` for out-of-memory, else `onFailure[class]`.
+    /// A blob store that cannot take a value (``FailureClass/storage``) is handled like
+    /// out-of-memory unless `onFailure` names it: `onFailure[.storage] ?? onOOM`.
     @inlinable
     public func action(for failure: FailureClass) -> DegradeAction? {
         if failure == .outOfMemory { return onFailure[.outOfMemory] ?? onOOM }
+        if failure == .storage { return onFailure[.storage] ?? onOOM }
         return onFailure[failure]
     }
 }
