@@ -92,18 +92,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The build plugin's tool: only the policy-file module and the core, so a package using
+        // SpillwayPolicyPlugin builds neither NIOPosix/NIOSSL, the Redis client, SpillwayTesting,
+        // Hummingbird nor ArgumentParser (scripts/check-plugin-deps.sh fails if that changes).
+        .executableTarget(
+            name: "spillway-policy",
+            dependencies: ["SpillwayPolicyFile"]
+        ),
         .plugin(
             name: "SpillwayPolicyPlugin",
             capability: .buildTool(),
-            dependencies: ["spillway"]
+            dependencies: ["spillway-policy"]
         ),
         .plugin(
             name: "SpillwayAuditPlugin",
             capability: .command(
                 intent: .custom(verb: "spillway-audit", description: "Audit a live Redis against the package's policy file"),
                 permissions: [.allowNetworkConnections(scope: .all(), reason: "spillway audit connects to the Redis server given as its argument")]
-            ),
-            dependencies: ["spillway"]
+            )
+            // No tool dependency: the plugin builds the `spillway` product when it runs, so that
+            // `swift build` does not compile the whole CLI a second time as a host tool.
         ),
         .testTarget(
             name: "SpillwayTests",
