@@ -20,8 +20,8 @@ struct AuditCommand: AsyncParsableCommand {
         discussion: "Uses SCAN, TYPE, STRLEN, MEMORY USAGE and PTTL. Keys get the policy of their longest matching prefix over the defaults (route overrides do not apply: a stored key does not say which route wrote it)."
     )
 
-    @Argument(help: "The server: redis://[:password@]host[:port][/db] or rediss://…")
-    var url: String
+    @Argument(help: "The server: redis://[:password@]host[:port][/db] or rediss://…. Default: $SPILLWAY_REDIS_URL, which keeps the password out of the process list.")
+    var url: String?
 
     @Option(help: "The policy file (spillway.yml or spillway.json). Without it, Spillway's built-in defaults apply.")
     var policies: String?
@@ -37,6 +37,9 @@ struct AuditCommand: AsyncParsableCommand {
 
     @Flag(name: .customLong("no-progress"), help: "Do not print progress on stderr.")
     var noProgress = false
+
+    /// The environment variable holding the server's URL, credentials included.
+    static let urlVariable = "SPILLWAY_REDIS_URL"
 
     func validate() throws {
         if let sample, sample < 1 { throw ValidationError("--sample must be at least 1") }
@@ -62,6 +65,14 @@ struct AuditCommand: AsyncParsableCommand {
         var progress: (@Sendable (String) -> Void)?
         if !noProgress {
             progress = { @Sendable line in StandardError.write(line) }
+        }
+        let environment = ProcessInfo.processInfo.environment
+        guard let url = url ?? environment[Self.urlVariable] else {
+            StandardError.write("spillway audit: give the server in \(Self.urlVariable) (or as an argument)")
+            throw ExitCode(2)
+        }
+        if self.url != nil, (try? RedisConfiguration(url: url))?.password != nil {
+            StandardError.write("spillway audit: warning: a password on the command line is visible to other users (ps); set \(Self.urlVariable) instead")
         }
         let report: AuditReport
         do {

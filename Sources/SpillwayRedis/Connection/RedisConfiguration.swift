@@ -2,6 +2,9 @@ public import NIOSSL
 public import Spillway
 
 /// How a ``RedisClient`` connects: the server, credentials, database, TLS, timeouts and pool size.
+///
+/// Its `description`, `debugDescription` and mirror never show the password: interpolating or
+/// dumping a configuration (in a log line, an error) prints `password: <redacted>`.
 public struct RedisConfiguration: Sendable {
     /// The RESP version to ask for with `HELLO`.
     public enum ProtocolVersion: Int, Sendable, Hashable {
@@ -22,7 +25,11 @@ public struct RedisConfiguration: Sendable {
     /// The database number sent with `SELECT` (0: none sent).
     public var database: Int
     /// TLS settings; `nil` for plain TCP. `rediss://` URLs set the default client configuration.
+    /// Whatever is set here, connections never accept less than TLS 1.2 (``effectiveTLS``).
     public var tls: TLSConfiguration?
+    /// A PEM file of the certificate authorities to trust for the server's certificate, instead
+    /// of the system's (URL: `rediss://…?ca_file=/path/ca.pem`). Only with ``tls``.
+    public var tlsCAFile: String?
     /// The name to verify in the server's certificate (default: ``host``).
     public var tlsServerName: String?
     /// The protocol to ask for.
@@ -60,6 +67,7 @@ public struct RedisConfiguration: Sendable {
         database: Int = 0,
         tls: TLSConfiguration? = nil,
         tlsServerName: String? = nil,
+        tlsCAFile: String? = nil,
         protocolVersion: ProtocolVersion = .resp3,
         connectTimeout: Duration = .seconds(5),
         commandTimeout: Duration = .seconds(5),
@@ -77,6 +85,7 @@ public struct RedisConfiguration: Sendable {
         self.database = database
         self.tls = tls
         self.tlsServerName = tlsServerName
+        self.tlsCAFile = tlsCAFile
         self.protocolVersion = protocolVersion
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
@@ -89,8 +98,11 @@ public struct RedisConfiguration: Sendable {
     }
 
     /// Creates a configuration from a URL: `redis://[[user]:password@]host[:port][/db]`, or
-    /// `rediss://…` for TLS. User and password may be percent-encoded. IPv6 hosts go in brackets.
-    /// - Throws: `CacheError(.invalidArgument)` when the URL is malformed.
+    /// `rediss://…[?ca_file=/path/ca.pem]` for TLS (1.2 at least; `ca_file` names the CAs to
+    /// trust instead of the system's). User and password may be percent-encoded. IPv6 hosts go
+    /// in brackets.
+    /// - Throws: `CacheError(.invalidArgument)` when the URL is malformed, or has an unknown
+    ///   query parameter, or `ca_file` without TLS.
     public init(url: String) throws(CacheError) {
         self.init()
         func invalid(_ why: String) -> CacheError {
@@ -105,7 +117,21 @@ public struct RedisConfiguration: Sendable {
         } else {
             throw invalid("unknown scheme")
         }
-        if let q = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) { rest = rest[..<q] }
+        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
+        if let q = rest.firstIndex(of: "?") {
+            for parameter in rest[rest.index(after: q)...].split(separator: "&") {
+                let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                switch parts[0] {
+                case "ca_file":
+                    guard tls != nil else { throw invalid("ca_file needs rediss://") }
+                    guard parts.count == 2, !parts[1].isEmpty else { throw invalid("empty ca_file") }
+                    tlsCAFile = try Self.percentDecoded(parts[1], invalid)
+                default:
+                    throw invalid("unknown parameter \(parts[0])")
+                }
+            }
+            rest = rest[..<q]
+        }
         var path: Substring = ""
         if let slash = rest.firstIndex(of: "/") {
             path = rest[rest.index(after: slash)...]
@@ -161,5 +187,52 @@ public struct RedisConfiguration: Sendable {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension RedisConfiguration {
+    /// The TLS settings connections use: ``tls`` with at least TLS 1.2, and ``tlsCAFile`` as the
+    /// trust roots when set; `nil` without TLS.
+    public var effectiveTLS: TLSConfiguration? {
+        guard var tls else { return nil }
+        switch tls.minimumTLSVersion {
+        case .tlsv1, .tlsv11: tls.minimumTLSVersion = .tlsv12
+        default: break
+        }
+        if let tlsCAFile { tls.trustRoots = .file(tlsCAFile) }
+        return tls
+    }
+}
+
+extension RedisConfiguration: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The configuration with its password redacted.
+    public var description: String {
+        var text = "RedisConfiguration(host: \(host), port: \(port)"
+        if let username { text += ", username: \(username)" }
+        if password != nil { text += ", password: <redacted>" }
+        text += ", database: \(database), tls: \(tls == nil ? "off" : "on")"
+        if let tlsServerName { text += ", tlsServerName: \(tlsServerName)" }
+        if let tlsCAFile { text += ", tlsCAFile: \(tlsCAFile)" }
+        text += ", protocol: RESP\(protocolVersion.rawValue), maxConnections: \(maxConnections))"
+        return text
+    }
+
+    /// The same as ``description``: the password is redacted.
+    public var debugDescription: String { description }
+
+    /// A mirror without the password (for `dump` and debuggers).
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "host": host, "port": port, "username": username as Any, "password": password == nil ? "nil" : "<redacted>",
+                "database": database, "tls": tls == nil ? "off" : "on", "tlsServerName": tlsServerName as Any,
+                "tlsCAFile": tlsCAFile as Any, "protocolVersion": protocolVersion, "connectTimeout": connectTimeout,
+                "commandTimeout": commandTimeout, "idleTimeout": idleTimeout as Any, "maxConnections": maxConnections,
+                "maxQueuedCommands": maxQueuedCommands, "initialBackoff": initialBackoff, "maxBackoff": maxBackoff,
+                "decoderLimits": decoderLimits,
+            ],
+            displayStyle: .struct
+        )
     }
 }

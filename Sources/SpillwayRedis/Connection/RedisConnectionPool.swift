@@ -42,7 +42,7 @@ final class RedisConnectionPool: Sendable {
         self.configuration = configuration
         self.group = group
         self.loops = group.makeIterator().map { ObjectIdentifier($0) }
-        if let tls = configuration.tls {
+        if let tls = configuration.effectiveTLS {
             do {
                 sslContext = try NIOSSLContext(configuration: tls)
             } catch {

@@ -15,7 +15,7 @@ struct BenchRedisCommand: AsyncParsableCommand {
         abstract: "RedisClient vs redis-benchmark (SET/GET, pipelined) and GuardedCache vs the bare client, as ratios."
     )
 
-    @Option(help: "Use this server instead of starting one (redis://host:port).") var url: String?
+    @Option(help: "Use this server instead of starting one (redis://host:port). Default: $SPILLWAY_REDIS_URL when set, which keeps a password out of the process list.") var url: String?
     @Option(help: "Concurrent connections (redis-benchmark -c).") var connections = 50
     @Option(help: "Requests per measurement (redis-benchmark -n).") var requests = 200_000
     @Option(help: "Value size in bytes (redis-benchmark -d).") var valueSize = 100
@@ -31,7 +31,7 @@ struct BenchRedisCommand: AsyncParsableCommand {
     var only: String?
 
     func run() async throws {
-        if let url {
+        if let url = url ?? ProcessInfo.processInfo.environment["SPILLWAY_REDIS_URL"] {
             try await bench(RedisConfiguration(url: url))
         } else {
             try await RedisServer.withRedisServer(RedisServer.Options(maxMemory: 1 << 30)) { server in
@@ -242,9 +242,13 @@ struct BenchRedisCommand: AsyncParsableCommand {
             "-d", String(valueSize), "-t", "set,get", "--csv",
         ]
         if pipelined { arguments += ["-P", String(pipeline)] }
-        if let password = base.password { arguments += ["-a", password, "--no-auth-warning"] }
         if let user = base.username { arguments += ["--user", user] }
         let process = Process()
+        // The password goes through the environment (REDISCLI_AUTH), never `-a`, which any
+        // user can read in the process list.
+        var environment = ProcessInfo.processInfo.environment
+        environment["REDISCLI_AUTH"] = base.password
+        process.environment = environment
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [redisBenchmark] + arguments
         let output = Pipe()

@@ -73,6 +73,19 @@ struct AuditRedisTests {
         }
     }
 
+    @Test("the server and its password come from SPILLWAY_REDIS_URL, not the command line")
+    func urlFromEnvironment() async throws {
+        try await RedisServer.withRedisServer(RedisServer.Options(password: "env-s3cret")) { server in
+            try await Self.plant(server, [["user:1", "ok", "PX", 60_000]])
+            let command = try AuditCommand.parse(["--no-progress"])
+            #expect(command.url == nil, "no URL, so no password, in the arguments")
+            setenv(AuditCommand.urlVariable, server.url, 1)
+            defer { unsetenv(AuditCommand.urlVariable) }
+            #expect(server.url.contains("env-s3cret"))
+            try await command.run()
+        }
+    }
+
     /// Runs `SET` with each argument list, then closes the client (also on failure).
     static func plant(_ server: RedisServer, _ sets: [[any RESPArgument]]) async throws {
         let client = try server.makeClient()

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import Spillway
 import SpillwayRedis
@@ -256,6 +257,38 @@ struct RedisClientTests {
                 (error as? CacheError)?.code == .connection
             }
         }
+    }
+
+    @Test("a configuration never shows its password: description, debugDescription, dump")
+    func redaction() throws {
+        let configuration = try RedisConfiguration(url: "redis://alice:hunter2-s3cret@cache.internal:6380/2")
+        #expect(configuration.password == "hunter2-s3cret")
+        let described = "\(configuration)"
+        #expect(!described.contains("hunter2-s3cret"))
+        #expect(described.contains("cache.internal") && described.contains("alice") && described.contains("<redacted>"))
+        #expect(!String(reflecting: configuration).contains("hunter2-s3cret"))
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        #expect(!dumped.contains("hunter2-s3cret") && dumped.contains("cache.internal"))
+        let client = try RedisClient(configuration: configuration)
+        #expect(!"\(client.configuration)".contains("hunter2-s3cret"))
+    }
+
+    @Test("TLS: at least 1.2 whatever is configured, and ca_file from the URL")
+    func tlsSettings() throws {
+        let plain = try RedisConfiguration(url: "rediss://127.0.0.1:6380")
+        #expect(plain.effectiveTLS?.minimumTLSVersion == .tlsv12)
+        var old = plain
+        old.tls?.minimumTLSVersion = .tlsv1
+        #expect(old.effectiveTLS?.minimumTLSVersion == .tlsv12)
+        old.tls?.minimumTLSVersion = .tlsv13
+        #expect(old.effectiveTLS?.minimumTLSVersion == .tlsv13)
+        let withCA = try RedisConfiguration(url: "rediss://127.0.0.1:6380/1?ca_file=/etc/redis/ca%20file.pem")
+        #expect(withCA.tlsCAFile == "/etc/redis/ca file.pem" && withCA.database == 1)
+        #expect(withCA.effectiveTLS?.trustRoots == .file("/etc/redis/ca file.pem"))
+        #expect(throws: CacheError.self) { try RedisConfiguration(url: "redis://127.0.0.1?ca_file=/x.pem") }
+        #expect(throws: CacheError.self) { try RedisConfiguration(url: "rediss://127.0.0.1?nope=1") }
+        #expect(try RedisConfiguration(url: "redis://127.0.0.1:6379").effectiveTLS == nil)
     }
 
     @Test("memoryStats reads INFO memory and DBSIZE")

@@ -61,6 +61,13 @@ struct RedisTLSTests {
                 #expect(error.code == .connection)
             }
             await refused.close()
+
+            // The CA named in the URL, instead of code.
+            var named = try RedisConfiguration(url: server.url + "?ca_file=\(files.caCertificate)")
+            named.tlsServerName = "localhost"
+            let viaURL = try RedisClient(configuration: named)
+            #expect(try await viaURL.send("PING") == .simpleString(ByteBuffer(string: "PONG")))
+            await viaURL.close()
         }
     }
 }
