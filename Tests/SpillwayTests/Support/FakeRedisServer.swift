@@ -60,7 +60,7 @@ final class FakeRedisServer: Sendable {
 
         let respond: @Sendable ([String]) -> Action
         var buffer = ByteBuffer()
-        let decoder = RESPDecoder()
+        var decoder = RESPDecoder()
 
         init(respond: @escaping @Sendable ([String]) -> Action) {
             self.respond = respond
