@@ -375,24 +375,15 @@ extension RESPDecoder {
         }
 
         func integer(_ range: Range<Int>) throws(CacheError) -> Int64 {
-            var i = range.lowerBound
-            var negative = false
-            if i < range.upperBound, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") {
-                negative = bytes[i] == UInt8(ascii: "-")
-                i += 1
+            do throws(DecimalInteger.Failure) {
+                return try DecimalInteger.parse(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            } catch {
+                switch error {
+                case .empty: throw Self.failure("empty integer")
+                case .nonDigit: throw Self.failure("non-digit in integer")
+                case .overflow: throw Self.failure("integer out of range")
+                }
             }
-            guard i < range.upperBound else { throw Self.failure("empty integer") }
-            var value: Int64 = 0
-            while i < range.upperBound {
-                let digit = bytes[i] &- UInt8(ascii: "0")
-                guard digit < 10 else { throw Self.failure("non-digit in integer") }
-                let (m, o1) = value.multipliedReportingOverflow(by: 10)
-                let (s, o2) = negative ? m.subtractingReportingOverflow(Int64(digit)) : m.addingReportingOverflow(Int64(digit))
-                guard !o1, !o2 else { throw Self.failure("integer out of range") }
-                value = s
-                i += 1
-            }
-            return value
         }
 
         func double(_ range: Range<Int>) throws(CacheError) -> Double {
