@@ -101,7 +101,11 @@ public struct SpillPointer: Sendable, Hashable {
         guard let flags = b.readInteger(as: UInt8.self), flags & ~1 == 0 else { return .failure(.badFlags) }
         guard let nameLength = b.readInteger(as: UInt8.self), nameLength > 0 else { return .failure(.badStoreName) }
         guard b.readableBytes == Int(nameLength) + Self.fixedSize - 12 else { return .failure(.truncated) }
-        guard let name = b.readString(length: Int(nameLength)),
+        // The name must be valid UTF-8 as it stands: decoding with replacement characters would
+        // let two byte strings name the same pointer (found by scripts/fuzz-spill.sh).
+        guard let nameBytes = b.readSlice(length: Int(nameLength)) else { return .failure(.truncated) }
+        guard let name = String(validating: nameBytes.readableBytesView, as: UTF8.self) else { return .failure(.badStoreName) }
+        guard
             let high = b.readInteger(as: UInt64.self), let low = b.readInteger(as: UInt64.self),
             let length = b.readInteger(as: UInt64.self),
             let dHigh = b.readInteger(as: UInt64.self), let dLow = b.readInteger(as: UInt64.self),

@@ -52,6 +52,17 @@ struct SpillPointerTests {
         #expect(reason == .unknownVersion)
     }
 
+    @Test("a store name that is not valid UTF-8 is malformed, not decoded with replacement characters (fuzz finding)")
+    func invalidUTF8StoreName() {
+        var bytes = Array(pointer.encoded().readableBytesView)
+        bytes[13] = 0xA4  // inside "file"
+        guard case .malformed(let reason) = SpillEnvelope.decode(ByteBuffer(bytes: bytes)) else {
+            Issue.record("a pointer with a non-UTF-8 store name decoded")
+            return
+        }
+        #expect(reason == .badStoreName)
+    }
+
     @Test("every truncation and every single-byte change of a pointer decodes without trapping, and never to a different pointer")
     func malformedNeverCrashes() {
         let encoded = Array(pointer.encoded().readableBytesView)
