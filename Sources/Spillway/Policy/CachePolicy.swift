@@ -16,10 +16,11 @@ public struct CachePolicy: Sendable, Hashable {
     public var requireTTL: Bool
     /// The longest TTL accepted, if any.
     public var maxTTL: Duration?
-    /// What a write does when the backend answers out-of-memory.
+    /// What a write does when the backend answers out-of-memory (`shed` by default). This is the
+    /// only place that says what an OOM does: ``onFailure`` cannot name out-of-memory.
     public var onOOM: DegradeAction
-    /// What a write does on other failure classes; classes not listed propagate the error.
-    public var onFailure: [FailureClass: DegradeAction]
+    /// What a write does on the other failure classes; classes not listed propagate the error.
+    public var onFailure: [OtherFailureClass: DegradeAction]
     /// How important the route's writes are; `low` ones are shed first under memory pressure.
     public var priority: WritePriority
     /// The route's rate limit, if it has one.
@@ -30,6 +31,10 @@ public struct CachePolicy: Sendable, Hashable {
     public static let minimumMaxKeyBytes = 48
 
     /// Creates a policy. The defaults are the ones Spillway documents in the README.
+    /// - Parameters:
+    ///   - onOOM: what a write does when the backend is out of memory.
+    ///   - onFailure: what a write does on each other failure class (out-of-memory cannot be
+    ///     listed here; it is ``onOOM``).
     public init(
         maxKeyBytes: Int = 256,
         keyOverflow: KeyOverflow = .hash,
@@ -38,7 +43,7 @@ public struct CachePolicy: Sendable, Hashable {
         requireTTL: Bool = false,
         maxTTL: Duration? = nil,
         onOOM: DegradeAction = .shed,
-        onFailure: [FailureClass: DegradeAction] = [:],
+        onFailure: [OtherFailureClass: DegradeAction] = [:],
         priority: WritePriority = .normal,
         throttle: ThrottlePolicy? = nil
     ) {
@@ -54,11 +59,12 @@ public struct CachePolicy: Sendable, Hashable {
         self.throttle = throttle
     }
 
-    /// The action for a failure class: `onOOM` for out-of-memory, else `onFailure[class]`.
+    /// The action for a failure class: ``onOOM`` for out-of-memory, else `onFailure[class]`, or
+    /// `nil` (the error propagates) for a class that `onFailure` does not list.
     @inlinable
     public func action(for failure: FailureClass) -> DegradeAction? {
-        if failure == .outOfMemory { return onFailure[.outOfMemory] ?? onOOM }
-        return onFailure[failure]
+        guard let other = OtherFailureClass(failure) else { return onOOM }
+        return onFailure[other]
     }
 }
 

@@ -15,7 +15,7 @@ public struct PolicyOverrides: Sendable, Hashable {
     /// See ``CachePolicy/onOOM``.
     public var onOOM: DegradeAction?
     /// See ``CachePolicy/onFailure``; merged key by key over the inherited table.
-    public var onFailure: [FailureClass: DegradeAction]?
+    public var onFailure: [OtherFailureClass: DegradeAction]?
     /// See ``CachePolicy/priority``.
     public var priority: WritePriority?
     /// See ``CachePolicy/throttle``.
@@ -25,7 +25,7 @@ public struct PolicyOverrides: Sendable, Hashable {
     public init(
         maxKeyBytes: Int? = nil, keyOverflow: KeyOverflow? = nil, spillAbove: Int?? = nil, maxValueBytes: Int? = nil,
         requireTTL: Bool? = nil, maxTTL: Duration? = nil, onOOM: DegradeAction? = nil,
-        onFailure: [FailureClass: DegradeAction]? = nil, priority: WritePriority? = nil, throttle: ThrottlePolicy? = nil
+        onFailure: [OtherFailureClass: DegradeAction]? = nil, priority: WritePriority? = nil, throttle: ThrottlePolicy? = nil
     ) {
         self.maxKeyBytes = maxKeyBytes
         self.keyOverflow = keyOverflow
