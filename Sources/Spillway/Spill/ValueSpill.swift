@@ -113,7 +113,7 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     ) async throws(CacheError) -> CacheReply {
         let size = value.readableBytes
         try checkSize(size, context.policy, context)
-        let pointer = try await putBlob(key, value, ttl: options.keepTTL ? nil : options.ttl, context)
+        let pointer = try await putBlob(key, value, ttl: options.expiry.duration, context)
         if !context.capabilities.atomicSetReturningPrevious {
             return try await setReadingFirst(key, pointer.encoded(), options, newBlob: pointer.id, context, next)
         }
