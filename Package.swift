@@ -58,6 +58,9 @@ let package = Package(
             dependencies: [
                 "Spillway",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         // Fault injection and a real-server launcher, for users' tests and ours.

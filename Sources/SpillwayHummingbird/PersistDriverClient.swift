@@ -91,6 +91,15 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
             guard let value = try await read(key) else { return .bool(false) }
             try await write(key, value, ttl: ttl)
             return .bool(true)
+        case .deleteReturningHead(let key, let headBytes):
+            // Not atomic (a PersistDriver has no such step): the capability is not claimed.
+            guard let value = try await read(key) else { return .headed(false, previousHead: nil) }
+            try await call { try await base.remove(key: try name(key)) }
+            return .headed(true, previousHead: value.getSlice(at: value.readerIndex, length: min(max(headBytes, 0), value.readableBytes)))
+        case .expireReturningHead(let key, let ttl, let headBytes):
+            guard let value = try await read(key) else { return .headed(false, previousHead: nil) }
+            try await write(key, value, ttl: ttl)
+            return .headed(true, previousHead: value.getSlice(at: value.readerIndex, length: min(max(headBytes, 0), value.readableBytes)))
         case .throttle(let key, let parameters):
             let now = origin.duration(to: clock.now).nanoseconds
             let stored = try await read(key).flatMap { Int64(String(decoding: $0.readableBytesView, as: UTF8.self)) }

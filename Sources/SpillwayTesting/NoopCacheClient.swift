@@ -25,6 +25,7 @@ public struct NoopCacheClient: CacheClient {
         case .exists, .expire: .bool(false)
         case .increment(_, let by, _): .integer(by)
         case .throttle: .throttle(GCRADecision(allowed: true, remaining: 0, retryAfter: .zero, resetAfter: .zero))
+        case .deleteReturningHead, .expireReturningHead: .headed(false, previousHead: nil)
         }
     }
 }

@@ -91,10 +91,12 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// Runs the three replays on `target`, each on an empty cache with `limit` bytes of room,
     /// and calls the target's ``DemoTarget/finish()`` afterwards whatever happens.
+    /// - Parameter blobParent: the directory the guarded runs' blob stores are made in; `nil`
+    ///   is `$TMPDIR` (or `/tmp`), as on the command line.
     /// - Throws: when the target cannot be reset or asked for its memory.
-    static func report<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay) async throws -> DemoReport {
+    static func report<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay, blobParent: String? = nil) async throws -> DemoReport {
         do {
-            let report = try await runs(on: target, limit: limit, replay: replay)
+            let report = try await runs(on: target, limit: limit, replay: replay, blobParent: blobParent)
             await target.finish()
             return report
         } catch {
@@ -103,7 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    private static func runs<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay) async throws -> DemoReport {
+    private static func runs<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay, blobParent: String?) async throws -> DemoReport {
         // A short run of the same path before each measured run, on targets that need it.
         var warmUp = replay
         warmUp.tasks = min(replay.tasks, 2 * replay.concurrency)
@@ -120,14 +122,14 @@ struct DemoCommand: AsyncParsableCommand {
         let unguardedStats = try await target.memoryStats(bare)
 
         // Guarded: the same client wrapped in Spillway's chain; the throttle is a GCRA limiter.
-        let guardedClient = try await fresh { _ = try await guardedRun(warmUp, client: $0) }
-        let (guarded, guardedCounters) = try await guardedRun(replay, client: guardedClient)
+        let guardedClient = try await fresh { _ = try await guardedRun(warmUp, client: $0, blobParent: blobParent) }
+        let (guarded, guardedCounters) = try await guardedRun(replay, client: guardedClient, blobParent: blobParent)
         let guardedStats = try await target.memoryStats(guardedClient)
 
         // Guarded, on a cache that is already full (the incident's state once Redis hit maxmemory).
-        let fullClient = try await fresh { _ = try await guardedRun(warmUp, client: $0) }
+        let fullClient = try await fresh { _ = try await guardedRun(warmUp, client: $0, blobParent: blobParent) }
         try await fill(fullClient)
-        let (full, fullCounters) = try await guardedRun(replay, client: fullClient)
+        let (full, fullCounters) = try await guardedRun(replay, client: fullClient, blobParent: blobParent)
         let fullStats = try await target.memoryStats(fullClient)
 
         return DemoReport(
@@ -152,9 +154,16 @@ struct DemoCommand: AsyncParsableCommand {
     static let taskPolicies = PolicyTable(routes: ["job:upload-task": PolicyOverrides(spillAbove: .some(4096))])
 
     /// Runs the workload through the guarded chain and returns its result with the chain's counters.
-    static func guardedRun(_ replay: IncidentReplay, client: some CacheClient) async throws -> (IncidentReplay.Result, DemoReport.Counters) {
+    /// - Parameter blobParent: where the run's blob store is made (`nil`: `$TMPDIR` or `/tmp`).
+    ///   On a full disk, spilled writes are shed (`.dropped(.blobStore)`), never thrown.
+    static func guardedRun(_ replay: IncidentReplay, client: some CacheClient, blobParent: String? = nil) async throws -> (IncidentReplay.Result, DemoReport.Counters) {
         let degradeStats = DegradeStats()
-        let blobs = try FileBlobStore.temporary(name: "demo")
+        let blobs: FileBlobStore
+        if let blobParent {
+            blobs = try FileBlobStore(root: blobParent + "/spillway-blobs-\(UInt64.random(in: 0 ... .max))", name: "demo")
+        } else {
+            blobs = try FileBlobStore.temporary(name: "demo")
+        }
         defer { try? blobs.removeAll() }
         let cache = GuardedCache(client: client, policies: taskPolicies) {
             KeyGuard()
@@ -172,7 +181,9 @@ struct DemoCommand: AsyncParsableCommand {
         let limiterCounts = limiter.stats.counts
         let d = degradeStats.counts
         let counters = DemoReport.Counters(
-            throttleDegraded: limiterCounts.degraded, writesShed: d.shed, writesFailed: d.failed, blobBytes: try blobs.totalBytes()
+            // Shed writes as the callers saw them (`.dropped`): by Degrade, and by the spill's
+            // storage ladder when the blob store is full, which Degrade below it never sees.
+            throttleDegraded: limiterCounts.degraded, writesShed: result.writesShed, writesFailed: d.failed, blobBytes: try blobs.totalBytes()
         )
         return (result, counters)
     }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
@@ -43,6 +44,12 @@ struct RateLimitMiddlewareTests {
         ]
     )
 
+    /// The test's client identity: a header only the test sets (this router-mode app has no peer
+    /// address; a real app identifies by connection, see ClientIdentityTests).
+    @Sendable static func testClient(_ request: Request, _ context: BasicRequestContext) -> String? {
+        request.headers[HTTPField.Name("X-Test-Client")!]
+    }
+
     @Test("10,000 requests while every cache write answers OOM: no 500, each route's failure mode holds, and recovery")
     func oomAcrossRoutes() async throws {
         let clock = ManualClock()
@@ -55,7 +62,7 @@ struct RateLimitMiddlewareTests {
         let limiter = RateLimiter(store: cache, clock: clock)
 
         let router = Router()
-        router.add(middleware: RateLimitMiddleware(limiter: limiter, policies: Self.table))
+        router.add(middleware: RateLimitMiddleware(limiter: limiter, policies: Self.table, identify: Self.testClient))
         @Sendable func handler(_ request: Request, _ context: BasicRequestContext) async throws -> String {
             // The handler's own cache write degrades too (shed), and sees its route.
             let outcome = try await cache.set(CacheKey("page:\(request.uri.path)"), value: ByteBuffer(string: "body"))
@@ -72,7 +79,7 @@ struct RateLimitMiddlewareTests {
             for i in 0..<10_000 {
                 let who = "10.0.0.\(i % 10)"
                 let path = ["/allow", "/deny", "/local/\(i % 7)"][i % 3]
-                let response = try await client.execute(uri: path, method: .get, headers: [.init("X-Forwarded-For")!: who])
+                let response = try await client.execute(uri: path, method: .get, headers: [.init("X-Test-Client")!: who])
                 let route = String(path.split(separator: "/").first ?? "")
                 statuses[route, default: [:]][response.status.code, default: 0] += 1
                 switch route {
@@ -107,7 +114,7 @@ struct RateLimitMiddlewareTests {
             // The OOM stops; once the breaker probes and closes, the shared cache decides again.
             backend.setRefusing(false)
             clock.advance(by: .seconds(5))
-            let recovered = try await client.execute(uri: "/deny", method: .get, headers: [.init("X-Forwarded-For")!: "10.9.9.9"])
+            let recovered = try await client.execute(uri: "/deny", method: .get, headers: [.init("X-Test-Client")!: "10.9.9.9"])
             #expect(recovered.status == .ok)
             #expect(String(buffer: recovered.body) == "GET /deny stored")
             #expect(recovered.headers[RateLimitHeaders.limit] == "10")
@@ -115,9 +122,9 @@ struct RateLimitMiddlewareTests {
             #expect(recovered.headers[RateLimitHeaders.reset] == "6")
             #expect(breaker.state == .closed)
             for _ in 0..<9 {
-                #expect(try await client.execute(uri: "/deny", method: .get, headers: [.init("X-Forwarded-For")!: "10.9.9.9"]).status == .ok)
+                #expect(try await client.execute(uri: "/deny", method: .get, headers: [.init("X-Test-Client")!: "10.9.9.9"]).status == .ok)
             }
-            let limited = try await client.execute(uri: "/deny", method: .get, headers: [.init("X-Forwarded-For")!: "10.9.9.9"])
+            let limited = try await client.execute(uri: "/deny", method: .get, headers: [.init("X-Test-Client")!: "10.9.9.9"])
             #expect(limited.status == .tooManyRequests)
             #expect(limited.headers[RateLimitHeaders.retryAfter] == "6")
             #expect(limiter.stats.counts.allowed == 10)
@@ -129,7 +136,9 @@ struct RateLimitMiddlewareTests {
     func unlimitedRoute() async throws {
         let limiter = RateLimiter(store: GuardedCache(client: MemoryCache(clock: ManualClock())) {}, clock: ManualClock())
         let router = Router()
-        router.add(middleware: RateLimitMiddleware(limiter: limiter, routes: ["GET /limited": ThrottlePolicy(limit: 1, period: .seconds(60))]))
+        router.add(
+            middleware: RateLimitMiddleware(limiter: limiter, routes: ["GET /limited": ThrottlePolicy(limit: 1, period: .seconds(60))], identify: Self.testClient)
+        )
         router.get("open/{id}") { _, _ in CacheRoute.current ?? "-" }
         router.get("limited") { _, _ in "ok" }
         try await Application(router: router).test(.router) { client in

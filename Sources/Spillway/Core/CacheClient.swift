@@ -24,12 +24,22 @@ public struct CacheCapabilities: Sendable, Hashable {
     public var atomicThrottle: Bool
     /// The largest value the backend stores, in bytes.
     public var maxValueBytes: Int
+    /// The backend can return only the head (the first bytes) of a key's previous value,
+    /// atomically with a `set` (``SetOptions/previousHeadBytes``), a delete
+    /// (``CacheOperation/deleteReturningHead(_:headBytes:)``) or an expire
+    /// (``CacheOperation/expireReturningHead(_:ttl:headBytes:)``). The spill then finds an old
+    /// pointer in one round trip without transferring old values.
+    public var returnsPreviousHead: Bool
 
     /// Creates a capability set.
-    public init(atomicSetReturningPrevious: Bool = true, atomicThrottle: Bool = true, maxValueBytes: Int = 512 * 1024 * 1024) {
+    public init(
+        atomicSetReturningPrevious: Bool = true, atomicThrottle: Bool = true, maxValueBytes: Int = 512 * 1024 * 1024,
+        returnsPreviousHead: Bool = false
+    ) {
         self.atomicSetReturningPrevious = atomicSetReturningPrevious
         self.atomicThrottle = atomicThrottle
         self.maxValueBytes = maxValueBytes
+        self.returnsPreviousHead = returnsPreviousHead
     }
 }
 

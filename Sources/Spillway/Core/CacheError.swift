@@ -43,7 +43,8 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         public static let execAbort = Code(.execAbort)
         /// A script was not in the server's script cache (`-NOSCRIPT`).
         public static let noScript = Code(.noScript)
-        /// A blob store failed (disk full, permission denied, unreachable).
+        /// A blob store failed (disk full, quota exceeded, read-only, permission denied,
+        /// unreachable). Its failure class is ``FailureClass/storage``.
         public static let blobStore = Code(.blobStore)
         /// Stored bytes failed verification (a blob whose checksum or length does not match).
         public static let corruption = Code(.corruption)
@@ -92,6 +93,10 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
 
     /// The failure class used by degradation policies, or `nil` when this error is not a backend
     /// failure that a policy may absorb (policy rejections, invalid arguments, corruption).
+    ///
+    /// Every `.blobStore` error is ``FailureClass/storage``: a full (`ENOSPC`), quota-exceeded
+    /// (`EDQUOT`), read-only (`EROFS`), unwritable or unreachable store alike, because for a
+    /// cache each means the same thing: this value cannot be spilled now.
     public var failureClass: FailureClass? {
         switch code.base {
         case .outOfMemory: return .outOfMemory
@@ -100,7 +105,8 @@ public struct CacheError: Error, Sendable, CustomStringConvertible {
         case .busy: return .busy
         case .tooLarge: return .tooLarge
         case .other, .execAbort, .protocolError, .noScript: return .other
-        case .rejectedByPolicy, .strictMode, .invalidArgument, .blobStore, .corruption, .cancelled, .unsupported:
+        case .blobStore: return .storage
+        case .rejectedByPolicy, .strictMode, .invalidArgument, .corruption, .cancelled, .unsupported:
             return nil
         }
     }
@@ -120,4 +126,7 @@ public enum FailureClass: String, Sendable, Hashable, CaseIterable, Codable {
     case tooLarge
     /// Any other backend error.
     case other
+    /// The blob store cannot take a spilled value: full (`ENOSPC`), over quota (`EDQUOT`),
+    /// read-only (`EROFS`) or unreachable. Handled like ``outOfMemory`` unless `onFailure` names it.
+    case storage
 }

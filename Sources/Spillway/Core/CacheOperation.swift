@@ -18,6 +18,19 @@ public enum CacheOperation: Sendable {
     case increment(CacheKey, by: Int64, ttlOnCreate: Duration?)
     /// Set a key's time to live. Replies ``CacheReply/bool(_:)``: whether the key existed.
     case expire(CacheKey, ttl: Duration)
+    /// Delete one key and return, atomically with the delete, at most the first `headBytes` bytes
+    /// of the value it held. Replies ``CacheReply/headed(_:previousHead:)``: whether the key was
+    /// removed, and that head (`nil` when the key held no string value).
+    ///
+    /// Only sent to a backend with ``CacheCapabilities/returnsPreviousHead``. The spill uses it
+    /// to find an old pointer without pulling the old value over the wire.
+    case deleteReturningHead(CacheKey, headBytes: Int)
+    /// Set a key's time to live (as ``expire(_:ttl:)``) and return, atomically with it, at most
+    /// the first `headBytes` bytes of its value. Replies ``CacheReply/headed(_:previousHead:)``:
+    /// whether the key existed, and that head (`nil` when the key held no string value).
+    ///
+    /// Only sent to a backend with ``CacheCapabilities/returnsPreviousHead``.
+    case expireReturningHead(CacheKey, ttl: Duration, headBytes: Int)
     /// Read several keys. Replies ``CacheReply/values(_:)``, one entry per key, in order.
     case mget([CacheKey])
     /// Write several keys, each with the same optional TTL. Replies ``CacheReply/write(_:)``.
@@ -30,10 +43,10 @@ public enum CacheOperation: Sendable {
         switch self {
         case .get: "get"
         case .set: "set"
-        case .delete: "delete"
+        case .delete, .deleteReturningHead: "delete"
         case .exists: "exists"
         case .increment: "increment"
-        case .expire: "expire"
+        case .expire, .expireReturningHead: "expire"
         case .mget: "mget"
         case .mset: "mset"
         case .throttle: "throttle"
@@ -45,7 +58,7 @@ public enum CacheOperation: Sendable {
     public var isWrite: Bool {
         switch self {
         case .set, .increment, .mset, .throttle: true
-        case .get, .delete, .exists, .expire, .mget: false
+        case .get, .delete, .exists, .expire, .mget, .deleteReturningHead, .expireReturningHead: false
         }
     }
 
@@ -53,7 +66,7 @@ public enum CacheOperation: Sendable {
     public var primaryKey: CacheKey? {
         switch self {
         case .get(let k), .set(let k, _, _), .delete(let k), .exists(let k), .increment(let k, _, _),
-            .expire(let k, _), .throttle(let k, _):
+            .expire(let k, _), .throttle(let k, _), .deleteReturningHead(let k, _), .expireReturningHead(let k, _, _):
             k
         case .mget(let keys): keys.first
         case .mset(let pairs, _): pairs.first?.key
@@ -94,6 +107,11 @@ public struct SetOptions: Sendable, Hashable {
     public var condition: Condition
     /// Return the previous value (`SET … GET`).
     public var returnPrevious: Bool
+    /// With ``returnPrevious``: return at most this many leading bytes of the previous value
+    /// (its *head*) instead of all of it. A backend with
+    /// ``CacheCapabilities/returnsPreviousHead`` sends back only the head; others may return the
+    /// whole value. `nil` (the default) asks for the whole value.
+    public var previousHeadBytes: Int? = nil
 
     /// Creates options.
     /// - Parameters:

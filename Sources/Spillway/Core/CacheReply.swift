@@ -16,13 +16,20 @@ public enum CacheReply: Sendable {
     case integer(Int64)
     /// A rate-limit decision.
     case throttle(GCRADecision)
+    /// The reply of ``CacheOperation/deleteReturningHead(_:headBytes:)`` and
+    /// ``CacheOperation/expireReturningHead(_:ttl:headBytes:)``: whether the key was removed (or
+    /// existed), and at most the requested number of leading bytes of the value it held before
+    /// (`nil` when it held no string value).
+    case headed(Bool, previousHead: ByteBuffer?)
 }
 
 /// The result of a write.
 public struct WriteResult: Sendable {
     /// What happened to the write.
     public var outcome: WriteOutcome
-    /// The previous value, when ``SetOptions/returnPrevious`` was asked for and the backend had one.
+    /// The previous value, when ``SetOptions/returnPrevious`` was asked for and the backend had
+    /// one (only its head when ``SetOptions/previousHeadBytes`` was given and the backend
+    /// honours it).
     public var previous: ByteBuffer?
 
     /// Creates a result.

@@ -86,7 +86,13 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         case .delete(let key):
             guard let fallback, !fallback.isEmpty else { return try await next(operation, context) }
             return try await delete(key, context, fallback, next)
-        case .expire:
+        case .deleteReturningHead(let key, _):
+            guard let fallback, !fallback.isEmpty else { return try await next(operation, context) }
+            let removedLocally = fallback.remove(key)
+            let reply = try await next(operation, context)
+            if removedLocally, case .headed(false, let head) = reply { return .headed(true, previousHead: head) }
+            return reply
+        case .expire, .expireReturningHead:
             return try await next(operation, context)
         }
     }
@@ -189,7 +195,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         case .increment(let key, let by, let ttlOnCreate):
             guard action == .fallback, let fallback else { throw fail(error, context) }
             return .integer(try await localIncrement(key, by: by, ttlOnCreate: ttlOnCreate, fallback, context, error, next))
-        case .throttle, .get, .mget, .exists, .delete, .expire:
+        case .throttle, .get, .mget, .exists, .delete, .expire, .deleteReturningHead, .expireReturningHead:
             throw fail(error, context)
         }
     }
@@ -324,7 +330,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             fallback.remove(key)
         case .mset(let pairs, _):
             for pair in pairs { fallback.remove(pair.key) }
-        case .throttle, .get, .mget, .exists, .delete, .expire:
+        case .throttle, .get, .mget, .exists, .delete, .expire, .deleteReturningHead, .expireReturningHead:
             break
         }
     }
@@ -347,7 +353,7 @@ extension CacheOperation {
     var hasWriteOutcome: Bool {
         switch self {
         case .set, .mset: true
-        case .get, .delete, .exists, .increment, .expire, .mget, .throttle: false
+        case .get, .delete, .exists, .increment, .expire, .mget, .throttle, .deleteReturningHead, .expireReturningHead: false
         }
     }
 }

@@ -45,6 +45,10 @@ public struct KeyGuard: CacheMiddleware {
             return try await next(.increment(try guarded(key, policy, context), by: by, ttlOnCreate: ttl), context)
         case .expire(let key, let ttl):
             return try await next(.expire(try guarded(key, policy, context), ttl: ttl), context)
+        case .deleteReturningHead(let key, let headBytes):
+            return try await next(.deleteReturningHead(try guarded(key, policy, context), headBytes: headBytes), context)
+        case .expireReturningHead(let key, let ttl, let headBytes):
+            return try await next(.expireReturningHead(try guarded(key, policy, context), ttl: ttl, headBytes: headBytes), context)
         case .throttle(let key, let parameters):
             return try await next(.throttle(try guarded(key, policy, context), parameters), context)
         case .mget(let keys):

@@ -29,14 +29,17 @@ public struct LimitsGuard: CacheMiddleware {
             try Self.checkTTL(ttl, policy, context)
         case .increment(_, _, let ttl):
             if let ttl { try Self.checkTTL(ttl, policy, context) }
-        case .expire(_, let ttl):
+        case .expire(_, let ttl), .expireReturningHead(_, let ttl, _):
             try Self.checkTTL(ttl, policy, context)
-        case .get, .delete, .exists, .mget, .throttle:
+        case .get, .delete, .exists, .mget, .throttle, .deleteReturningHead:
             break
         }
         return try await next(operation, context)
     }
 
+    /// The one `maxValueBytes` check: this guard's, and ``ValueSpill``'s before it touches the
+    /// blob store (so a chain without this guard still never spills an oversized value).
+    /// - Throws: `.rejectedByPolicy` naming the size, the limit and the call site.
     @inlinable
     static func checkValue(_ size: Int, _ policy: CachePolicy, _ context: CacheContext) throws(CacheError) {
         if size > policy.maxValueBytes {

@@ -60,10 +60,13 @@ public struct CachePolicy: Sendable, Hashable {
     }
 
     /// The action for a failure class: ``onOOM`` for out-of-memory, else `onFailure[class]`, or
-    /// `nil` (the error propagates) for a class that `onFailure` does not list.
+    /// `nil` (the error propagates) for a class that `onFailure` does not list. A blob store that
+    /// cannot take a value (``FailureClass/storage``) is handled like out-of-memory unless
+    /// `onFailure` names it: `onFailure[.storage] ?? onOOM`.
     @inlinable
     public func action(for failure: FailureClass) -> DegradeAction? {
         guard let other = OtherFailureClass(failure) else { return onOOM }
+        if other == .storage { return onFailure[.storage] ?? onOOM }
         return onFailure[other]
     }
 }

@@ -13,6 +13,9 @@ public enum OtherFailureClass: String, Sendable, Hashable, CaseIterable, Codable
     case tooLarge
     /// Any other backend error.
     case other
+    /// The blob store cannot take a value (full, over quota, read-only, unreachable). Unlisted,
+    /// it follows ``CachePolicy/onOOM``.
+    case storage
 
     /// The class of `failure`, or `nil` for ``FailureClass/outOfMemory``.
     @inlinable
@@ -24,6 +27,7 @@ public enum OtherFailureClass: String, Sendable, Hashable, CaseIterable, Codable
         case .busy: self = .busy
         case .tooLarge: self = .tooLarge
         case .other: self = .other
+        case .storage: self = .storage
         }
     }
 }

@@ -36,6 +36,8 @@ public struct SpillPointer: Sendable, Hashable {
     public static let kind: UInt8 = 0x50
     /// Encoded size without the store name.
     public static let fixedSize = 60
+    /// The largest encoded pointer (a 255-byte store name).
+    public static let maxEncodedSize = fixedSize + 255
 
     /// Creates a pointer.
     public init(storeName: String, id: BlobID, length: UInt64, digest: XXH128Digest, expiresAt: BlobTimestamp?) {

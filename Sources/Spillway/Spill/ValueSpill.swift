@@ -21,14 +21,23 @@ internal import Logging
 ///   with any outcome but `.stored` (dropped, kept locally, condition not met), the new blob is
 ///   deleted before the error or the outcome is returned. A value at or under the threshold is
 ///   written as it is, escaped if it starts with the envelope magic (see ``SpillEnvelope``).
-/// - **overwrite and delete** release the key's old blob. Overwrites use `SET … GET` when the
-///   backend has it (``CacheCapabilities/atomicSetReturningPrevious``), else a read first;
-///   deletes read the key first.
+///   When the store cannot take the value (full, over quota, read-only, unreachable: a
+///   ``FailureClass/storage`` failure), the route's ladder decides, as for out-of-memory
+///   (`onFailure[.storage] ?? onOOM`): by default the write is `.dropped(.blobStore)`, never thrown.
+/// - **overwrite, delete and expire** find the key's old pointer atomically with the write, in
+///   one round trip, without pulling old values over the wire: on a backend with
+///   ``CacheCapabilities/returnsPreviousHead`` they ask for only the first
+///   ``previousHeadBytes`` bytes of the old value (`set` with ``SetOptions/previousHeadBytes``,
+///   ``CacheOperation/deleteReturningHead(_:headBytes:)``,
+///   ``CacheOperation/expireReturningHead(_:ttl:headBytes:)``). Otherwise overwrites use
+///   `SET … GET` when the backend has it (``CacheCapabilities/atomicSetReturningPrevious``),
+///   else a read first; deletes read the key first, and expires read it after. An overwrite or
+///   delete that replaced a pointer releases its blob; an expire moves the blob's expiry (or
+///   releases it when the TTL removed the key).
 /// - **get / mget** resolve pointers and verify the content's length and XXH3-128. A missing blob
 ///   is a miss (`spillway_blob_misses_total`); a blob that fails verification, or a pointer that
 ///   does not decode, is a miss counted as corruption (`spillway_blob_corruption_total`) and
 ///   logged at error level. Wrong bytes are never returned.
-/// - **expire** moves the blob's expiry with the key's new TTL.
 ///
 /// A value that is not spilled costs a size check and a one-byte peek; nothing is allocated.
 public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
@@ -39,6 +48,10 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     /// The wall clock for expiries.
     public let clock: BlobClock
     @usableFromInline let metrics: SpillMetrics
+
+    /// How many leading bytes of an old value the spill asks for to recognise a pointer: one
+    /// more than the largest pointer, so a longer value's head never decodes as one.
+    public static var previousHeadBytes: Int { SpillPointer.maxEncodedSize + 1 }
 
     /// Creates the middleware.
     /// - Parameters:
@@ -81,15 +94,13 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
                 return try await spillSet(key, value, options, context, next)
             }
             let stored = SpillEnvelope.storedForm(ofRaw: value)
-            guard context.capabilities.atomicSetReturningPrevious else {
+            guard let asked = Self.askingForPrevious(options, context.capabilities) else {
                 return try await setReadingFirst(key, stored, options, newBlob: nil, context, next)
             }
-            var withPrevious = options
-            withPrevious.returnPrevious = true
-            let reply = try await next(.set(key, stored, withPrevious), context)
+            let reply = try await next(.set(key, stored, asked), context)
             guard case .write(let result) = reply else { return reply }
             if let previous = result.previous, SpillEnvelope.mayBeEnvelope(previous) {
-                return .write(await afterOverwrite(result, old: previous, wantPrevious: options.returnPrevious, key: key, context))
+                return .write(await afterOverwrite(result, old: previous, options: options, key: key, context))
             }
             return options.returnPrevious ? reply : .write(WriteResult(result.outcome))
         case .delete(let key):
@@ -98,315 +109,35 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
             return try await mset(pairs, ttl: ttl, context, next)
         case .expire(let key, let ttl):
             return try await expire(key, ttl: ttl, context, next)
+        case .deleteReturningHead(let key, let headBytes):
+            return try await headed(operation: .deleteReturningHead(key, headBytes: Self.headBytes(covering: headBytes)), key: key, ttl: nil, headBytes: headBytes, context, next)
+        case .expireReturningHead(let key, let ttl, let headBytes):
+            return try await headed(operation: .expireReturningHead(key, ttl: ttl, headBytes: Self.headBytes(covering: headBytes)), key: key, ttl: ttl, headBytes: headBytes, context, next)
         case .exists, .increment, .throttle:
             return try await next(operation, context)
         }
     }
 
-    // MARK: Writes
-
-    /// Spills `value`, writes its pointer, and undoes the blob if the pointer is not stored.
-    @usableFromInline
-    func spillSet(
-        _ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions, _ context: CacheContext,
-        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
-    ) async throws(CacheError) -> CacheReply {
-        let size = value.readableBytes
-        try checkSize(size, context.policy, context)
-        let pointer = try await putBlob(key, value, ttl: options.expiry.duration, context)
-        if !context.capabilities.atomicSetReturningPrevious {
-            return try await setReadingFirst(key, pointer.encoded(), options, newBlob: pointer.id, context, next)
+    /// The options a `set` goes down with so that its reply says what the key held: only the
+    /// head of the old value where the backend can, else all of it (`SET … GET`); `nil` when the
+    /// backend cannot return it atomically (the old value is then read first).
+    @inlinable
+    static func askingForPrevious(_ options: SetOptions, _ capabilities: CacheCapabilities) -> SetOptions? {
+        guard capabilities.returnsPreviousHead || capabilities.atomicSetReturningPrevious else { return nil }
+        var asked = options
+        if !options.returnPrevious {
+            asked.returnPrevious = true
+            asked.previousHeadBytes = capabilities.returnsPreviousHead ? previousHeadBytes : nil
+        } else if let limit = options.previousHeadBytes {
+            asked.previousHeadBytes = headBytes(covering: limit)
         }
-        var withPrevious = options
-        withPrevious.returnPrevious = true
-        let reply: CacheReply
-        do {
-            reply = try await next(.set(key, pointer.encoded(), withPrevious), context)
-        } catch {
-            await rollback(pointer.id, because: "the pointer write failed: \(error.code)", key: key, context)
-            throw error
-        }
-        return await finishSpill(reply, pointer: pointer, old: nil, options: options, size: size, key: key, context)
+        return asked
     }
 
-    /// A set on a backend without `SET … GET`: read the old value, write, then release.
-    @usableFromInline
-    func setReadingFirst(
-        _ key: CacheKey, _ stored: ByteBuffer, _ options: SetOptions, newBlob: BlobID?, _ context: CacheContext,
-        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
-    ) async throws(CacheError) -> CacheReply {
-        let old: ByteBuffer?
-        let reply: CacheReply
-        do {
-            if case .value(let v) = try await next(.get(key), context) { old = v } else { old = nil }
-            reply = try await next(.set(key, stored, options), context)
-        } catch {
-            if let newBlob { await rollback(newBlob, because: "the pointer write failed: \(error.code)", key: key, context) }
-            throw error
-        }
-        if let newBlob, case .pointer(let pointer) = SpillEnvelope.decode(stored) {
-            precondition(pointer.id == newBlob)
-            return await finishSpill(reply, pointer: pointer, old: old, options: options, size: Int(pointer.length), key: key, context)
-        }
-        guard case .write(let result) = reply else { return reply }
-        return .write(await afterOverwrite(result, old: old, wantPrevious: options.returnPrevious, key: key, context))
-    }
-
-    /// After a pointer write: keep the blob only if the pointer was stored; release the old one.
-    @usableFromInline
-    func finishSpill(
-        _ reply: CacheReply, pointer: SpillPointer, old: ByteBuffer?, options: SetOptions, size: Int,
-        key: CacheKey, _ context: CacheContext
-    ) async -> CacheReply {
-        guard case .write(let result) = reply else {
-            await rollback(pointer.id, because: "unexpected reply to set", key: key, context)
-            return reply
-        }
-        if result.outcome != .stored {
-            await rollback(pointer.id, because: "the pointer was not stored (\(result.outcome))", key: key, context)
-        } else {
-            metrics.increment(SpillMetrics.spilled, route: context.route)
-            metrics.increment(SpillMetrics.spilledBytes, by: size, route: context.route)
-        }
-        let previousOld = context.capabilities.atomicSetReturningPrevious ? result.previous : old
-        return .write(await afterOverwrite(result, old: previousOld, wantPrevious: options.returnPrevious, key: key, context))
-    }
-
-    /// Writes a blob and returns its pointer.
-    @usableFromInline
-    func putBlob(_ key: CacheKey, _ value: ByteBuffer, ttl: Duration?, _ context: CacheContext) async throws(CacheError) -> SpillPointer {
-        let now = clock.now()
-        let expiresAt = ttl.map { now.advanced(by: $0 + grace) }
-        let digest = XXH3.hash128(value)
-        let id: BlobID
-        do {
-            id = try await store.put(value, metadata: BlobMetadata(createdAt: now, expiresAt: expiresAt, ownerKey: key))
-        } catch {
-            var error = error
-            if error.route == nil { error.route = context.route }
-            context.logger.warning("could not spill value", metadata: ["key": "\(key.preview())", "bytes": "\(value.readableBytes)", "error": "\(error)"])
-            throw error
-        }
-        return SpillPointer(storeName: store.name, id: id, length: UInt64(value.readableBytes), digest: digest, expiresAt: expiresAt)
-    }
-
-    /// The previous value as the caller should see it, and the old blob released when the write
-    /// replaced it.
-    @usableFromInline
-    func afterOverwrite(_ result: WriteResult, old: ByteBuffer?, wantPrevious: Bool, key: CacheKey, _ context: CacheContext) async -> WriteResult {
-        var shown: ByteBuffer?
-        if wantPrevious, let previous = result.previous {
-            shown = try? await resolve(previous, key: key, context)
-        }
-        if result.outcome == .stored, let old, SpillEnvelope.mayBeEnvelope(old), case .pointer(let pointer) = SpillEnvelope.decode(old),
-            pointer.storeName == store.name
-        {
-            await release(pointer.id, key: key, context)
-        }
-        return WriteResult(result.outcome, previous: shown)
-    }
-
-    @usableFromInline
-    func delete(
-        _ key: CacheKey, _ context: CacheContext,
-        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
-    ) async throws(CacheError) -> CacheReply {
-        let before = try await next(.get(key), context)
-        let reply = try await next(.delete(key), context)
-        if case .count(let n) = reply, n > 0, case .value(let old?) = before, SpillEnvelope.mayBeEnvelope(old),
-            case .pointer(let pointer) = SpillEnvelope.decode(old), pointer.storeName == store.name
-        {
-            await release(pointer.id, key: key, context)
-        }
-        return reply
-    }
-
-    @usableFromInline
-    func expire(
-        _ key: CacheKey, ttl: Duration, _ context: CacheContext,
-        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
-    ) async throws(CacheError) -> CacheReply {
-        let reply = try await next(.expire(key, ttl: ttl), context)
-        guard case .bool(true) = reply, ttl > .zero,
-            case .value(let value?)? = try? await next(.get(key), context), SpillEnvelope.mayBeEnvelope(value),
-            case .pointer(let pointer) = SpillEnvelope.decode(value), pointer.storeName == store.name
-        else { return reply }
-        do {
-            try await store.setExpiry(pointer.id, clock.now().advanced(by: ttl + grace))
-        } catch {
-            context.logger.warning("could not move a spilled blob's expiry", metadata: ["key": "\(key.preview())", "blob": "\(pointer.id)", "error": "\(error)"])
-        }
-        return reply
-    }
-
-    @usableFromInline
-    func mset(
-        _ pairs: [KeyValue], ttl: Duration?, _ context: CacheContext,
-        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
-    ) async throws(CacheError) -> CacheReply {
-        var out = pairs
-        var spilled: [(index: Int, pointer: SpillPointer)] = []
-        do {
-            for i in pairs.indices {
-                let policy = context.policies.resolve(route: context.route, key: pairs[i].key)
-                let value = pairs[i].value
-                if let limit = policy.spillAbove, value.readableBytes > limit {
-                    try checkSize(value.readableBytes, policy, context)
-                    let pointer = try await putBlob(pairs[i].key, value, ttl: ttl, context)
-                    spilled.append((i, pointer))
-                    out[i].value = pointer.encoded()
-                } else {
-                    out[i].value = SpillEnvelope.storedForm(ofRaw: value)
-                }
-            }
-        } catch {
-            for s in spilled { await rollback(s.pointer.id, because: "another value of the mset failed: \(error.code)", key: pairs[s.index].key, context) }
-            throw error
-        }
-        let before: [ByteBuffer?]
-        let reply: CacheReply
-        do {
-            if case .values(let values) = try await next(.mget(pairs.map(\.key)), context), values.count == pairs.count {
-                before = values
-            } else {
-                before = []
-            }
-            reply = try await next(.mset(out, ttl: ttl), context)
-        } catch {
-            for s in spilled { await rollback(s.pointer.id, because: "the pointer write failed: \(error.code)", key: pairs[s.index].key, context) }
-            throw error
-        }
-        guard case .write(let result) = reply, result.outcome == .stored else {
-            for s in spilled { await rollback(s.pointer.id, because: "the pointer was not stored", key: pairs[s.index].key, context) }
-            return reply
-        }
-        // Release what the write replaced: old pointers, and new blobs that a later pair with the
-        // same key overwrote within this mset.
-        var lastIndex: [CacheKey: Int] = [:]
-        for i in pairs.indices { lastIndex[pairs[i].key] = i }
-        for s in spilled {
-            if lastIndex[pairs[s.index].key] != s.index {
-                await release(s.pointer.id, key: pairs[s.index].key, context)
-            } else {
-                metrics.increment(SpillMetrics.spilled, route: context.route)
-                metrics.increment(SpillMetrics.spilledBytes, by: Int(s.pointer.length), route: context.route)
-            }
-        }
-        for (i, old) in before.enumerated() where lastIndex[pairs[i].key] == i {
-            if let old, SpillEnvelope.mayBeEnvelope(old), case .pointer(let pointer) = SpillEnvelope.decode(old),
-                pointer.storeName == store.name
-            {
-                await release(pointer.id, key: pairs[i].key, context)
-            }
-        }
-        return reply
-    }
-
-    @usableFromInline
-    func checkSize(_ size: Int, _ policy: CachePolicy, _ context: CacheContext) throws(CacheError) {
-        if size > policy.maxValueBytes {
-            throw CacheError(
-                .rejectedByPolicy,
-                "value of \(size) bytes exceeds maxValueBytes \(policy.maxValueBytes) at \(context.callSite)",
-                route: context.route
-            )
-        }
-    }
-
-    /// Deletes a blob whose pointer was never stored.
-    @usableFromInline
-    func rollback(_ id: BlobID, because reason: String, key: CacheKey, _ context: CacheContext) async {
-        metrics.increment(SpillMetrics.rollbacks, route: context.route)
-        do {
-            try await store.delete(id)
-            context.logger.debug("deleted a spilled blob whose pointer was not stored", metadata: ["key": "\(key.preview())", "blob": "\(id)", "reason": "\(reason)"])
-        } catch {
-            metrics.increment(SpillMetrics.releaseFailures, route: context.route)
-            context.logger.error(
-                "could not delete a spilled blob whose pointer was not stored; the sweeper will reclaim it",
-                metadata: ["key": "\(key.preview())", "blob": "\(id)", "reason": "\(reason)", "error": "\(error)"]
-            )
-        }
-    }
-
-    /// Deletes a blob that a key no longer points at.
-    @usableFromInline
-    func release(_ id: BlobID, key: CacheKey, _ context: CacheContext) async {
-        do {
-            if try await store.delete(id) { metrics.increment(SpillMetrics.blobsReleased, route: context.route) }
-        } catch {
-            metrics.increment(SpillMetrics.releaseFailures, route: context.route)
-            context.logger.warning("could not release an old spilled blob; the sweeper will reclaim it", metadata: ["key": "\(key.preview())", "blob": "\(id)", "error": "\(error)"])
-        }
-    }
-
-    // MARK: Reads
-
-    /// The value a caller sees for bytes read from the cache: raw bytes, or the verified blob, or
-    /// `nil` (a counted miss).
-    /// - Throws: `.blobStore` when the store cannot be read.
-    @usableFromInline
-    func resolve(_ value: ByteBuffer, key: CacheKey?, _ context: CacheContext) async throws(CacheError) -> ByteBuffer? {
-        switch SpillEnvelope.decode(value) {
-        case .raw(let raw):
-            return raw
-        case .malformed(let reason):
-            metrics.increment(SpillMetrics.blobCorruption, route: context.route)
-            context.logger.error("spill pointer does not decode; treated as a miss", metadata: ["key": "\(key?.preview() ?? "-")", "reason": "\(reason.rawValue)"])
-            return nil
-        case .pointer(let pointer):
-            return try await resolve(pointer, key: key, context)
-        }
-    }
-
-    @usableFromInline
-    func resolve(_ pointer: SpillPointer, key: CacheKey?, _ context: CacheContext) async throws(CacheError) -> ByteBuffer? {
-        guard pointer.storeName == store.name else {
-            metrics.increment(SpillMetrics.blobMisses, route: context.route)
-            context.logger.warning("spill pointer names another blob store; treated as a miss", metadata: ["key": "\(key?.preview() ?? "-")", "store": "\(pointer.storeName)"])
-            return nil
-        }
-        let blob: ByteBuffer?
-        do {
-            blob = try await store.get(pointer.id)
-        } catch {
-            guard error.code == .corruption else { throw error }
-            corrupted(pointer, key: key, detail: "\(error)", context)
-            return nil
-        }
-        guard let blob else {
-            metrics.increment(SpillMetrics.blobMisses, route: context.route)
-            context.logger.debug("spilled blob is missing; treated as a miss", metadata: ["key": "\(key?.preview() ?? "-")", "blob": "\(pointer.id)"])
-            return nil
-        }
-        guard blob.readableBytes == pointer.length else {
-            corrupted(pointer, key: key, detail: "length \(blob.readableBytes), expected \(pointer.length)", context)
-            return nil
-        }
-        let digest = XXH3.hash128(blob)
-        guard digest == pointer.digest else {
-            corrupted(pointer, key: key, detail: "XXH3-128 \(digest), expected \(pointer.digest)", context)
-            return nil
-        }
-        return blob
-    }
-
-    @usableFromInline
-    func resolveAll(_ values: [ByteBuffer?], keys: [CacheKey], _ context: CacheContext) async throws(CacheError) -> [ByteBuffer?] {
-        var out = values
-        for i in values.indices {
-            if let value = values[i], SpillEnvelope.mayBeEnvelope(value) {
-                out[i] = try await resolve(value, key: i < keys.count ? keys[i] : nil, context)
-            }
-        }
-        return out
-    }
-
-    func corrupted(_ pointer: SpillPointer, key: CacheKey?, detail: String, _ context: CacheContext) {
-        metrics.increment(SpillMetrics.blobCorruption, route: context.route)
-        context.logger.error(
-            "spilled blob failed verification (corruption); treated as a miss",
-            metadata: ["key": "\(key?.preview() ?? "-")", "blob": "\(pointer.id)", "store": "\(pointer.storeName)", "detail": "\(detail)"]
-        )
+    /// How many bytes to ask for so that both a pointer and `limit` bytes of an escaped value fit.
+    @inlinable
+    static func headBytes(covering limit: Int) -> Int {
+        let (sum, overflow) = max(limit, 0).addingReportingOverflow(SpillEnvelope.magic.count + 1)
+        return overflow ? Int.max : max(sum, previousHeadBytes)
     }
 }

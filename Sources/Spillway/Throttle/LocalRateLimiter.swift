@@ -6,8 +6,10 @@ internal import Synchronization
 /// It runs the same ``GCRA/step(storedTAT:now:parameters:)`` as the backends, on its own clock,
 /// with a conservative share of the limit (each process allows only its share, so that several
 /// processes together stay near the limit). Memory is bounded: at most ``maxKeys`` clients are
-/// tracked; when full, keys that have fully rested are dropped first (dropping them changes no
-/// decision), then the key closest to rest.
+/// tracked; when full, the key closest to rest (the earliest theoretical arrival time) is dropped,
+/// which is a key that has fully rested whenever there is one (dropping it changes no decision).
+/// Finding it costs O(log n): a client that rotates identities on every request cannot turn
+/// eviction into a scan of every tracked key.
 public final class LocalRateLimiter<C: Clock>: Sendable where C.Duration == Duration {
     /// The most keys tracked at once.
     public let maxKeys: Int
@@ -15,7 +17,7 @@ public final class LocalRateLimiter<C: Clock>: Sendable where C.Duration == Dura
     public let clock: C
 
     private let origin: C.Instant
-    private let state = Mutex([String: Int64]())
+    private let state = Mutex(TATHeap())
 
     /// Creates a local limiter.
     /// - Parameters:
@@ -44,20 +46,15 @@ public final class LocalRateLimiter<C: Clock>: Sendable where C.Duration == Dura
         return state.withLock { tats -> GCRADecision in
             let step = GCRA.step(storedTAT: tats[key], now: now, parameters: parameters)
             if let newTAT = step.newTAT {
-                if tats[key] == nil, tats.count >= maxKeys { Self.makeRoom(&tats, now: now) }
-                tats[key] = newTAT
+                if tats[key] == nil, tats.count >= maxKeys { tats.removeEarliest() }
+                tats.set(key, tat: newTAT)
             }
             return step.decision
         }
     }
 
-    /// Drops rested keys; if none, the one with the earliest TAT (the closest to rest).
-    private static func makeRoom(_ tats: inout [String: Int64], now: Int64) {
-        let before = tats.count
-        tats = tats.filter { $0.value > now }
-        if tats.count < before { return }
-        if let oldest = tats.min(by: { $0.value < $1.value }) { tats[oldest.key] = nil }
-    }
+    /// Heap entries held, live and stale: at most about twice ``count`` (for tests).
+    package var heapCount: Int { state.withLock { $0.heapCount } }
 }
 
 extension LocalRateLimiter where C == ContinuousClock {

@@ -67,6 +67,15 @@ extension RedisClient {
 
         case .throttle(let key, let parameters):
             return .throttle(try await throttle(key, parameters))
+
+        case .deleteReturningHead(let key, let headBytes):
+            let (removed, head) = try await withPreviousHead(key, headBytes: headBytes, ["del", max(0, headBytes)])
+            return .headed(removed, previousHead: head)
+
+        case .expireReturningHead(let key, let ttl, let headBytes):
+            let ms: Int64 = ttl <= .zero ? 0 : Self.milliseconds(ttl)
+            let (existed, head) = try await withPreviousHead(key, headBytes: headBytes, ["pexpire", max(0, headBytes), ms])
+            return .headed(existed, previousHead: head)
         }
     }
 
@@ -75,6 +84,9 @@ extension RedisClient {
     private func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) async throws(CacheError) -> WriteResult {
         try options.expiry.validate()
         try checkSize(value)
+        if options.returnPrevious, let headBytes = options.previousHeadBytes {
+            return try await setReturningHead(key, value, options, headBytes: headBytes)
+        }
         var count = 3
         if options.condition != .always { count += 1 }
         if options.returnPrevious { count += 1 }
@@ -250,5 +262,44 @@ extension RedisClient {
     static func milliseconds(_ ttl: Duration) -> Int64 {
         let ns = ttl.nanoseconds
         return max(1, ns / 1_000_000 + (ns % 1_000_000 > 0 ? 1 : 0))
+    }
+}
+
+// MARK: Previous-value heads
+
+extension RedisClient {
+    /// `SET` (or `DEL`, or `PEXPIRE`) through ``RedisScripts/previousHead``: one round trip that
+    /// returns only the first `headBytes` bytes of the old value.
+    func withPreviousHead(_ key: CacheKey, headBytes: Int, _ arguments: [any RESPArgument]) async throws(CacheError) -> (done: Bool, head: ByteBuffer?) {
+        let args: [any RESPArgument] = [1, key] + arguments
+        let reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args)
+        guard case .array(let values) = reply, values.count == 3,
+            case .integer(let done) = values[0], case .integer(let hadString) = values[1]
+        else { throw Self.unexpected(reply, for: "the previous-head script") }
+        let head: ByteBuffer?
+        switch values[2] {
+        case .bulkString(let bytes): head = hadString == 1 ? bytes : nil
+        case .null: head = nil
+        default: throw Self.unexpected(reply, for: "the previous-head script")
+        }
+        return (done == 1, head)
+    }
+
+    func setReturningHead(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions, headBytes: Int) async throws(CacheError) -> WriteResult {
+        var arguments: [any RESPArgument] = ["set", max(0, headBytes), value]
+        switch options.condition {
+        case .always: break
+        case .ifNotExists: arguments.append("NX")
+        case .ifExists: arguments.append("XX")
+        }
+        switch options.expiry {
+        case .none: break
+        case .after(let ttl):
+            arguments.append("PX")
+            arguments.append(Self.milliseconds(ttl))
+        case .keep: arguments.append("KEEPTTL")
+        }
+        let (stored, head) = try await withPreviousHead(key, headBytes: headBytes, arguments)
+        return WriteResult(stored ? .stored : .conditionNotMet, previous: head)
     }
 }

@@ -11,18 +11,24 @@ import Synchronization
 ///   set only when the counter is created, atomically; without a TTL it is `INCRBY`;
 /// - `mset` with a TTL is `MULTI; MSET …; PEXPIRE …; EXEC`;
 /// - `throttle` runs ``RedisScripts/gcra`` with `EVALSHA` (loaded once with `SCRIPT LOAD`),
-///   falling back to `EVAL` on `NOSCRIPT`.
+///   falling back to `EVAL` on `NOSCRIPT`;
+/// - a `set` asking for only the head of the previous value (``SetOptions/previousHeadBytes``),
+///   `deleteReturningHead` and `expireReturningHead` run ``RedisScripts/previousHead`` the same way.
 ///
 /// Error replies become ``CacheError``s classified by ``CacheError/redisReply(_:)-(String)``.
 /// Call ``close()`` when done.
 public final class RedisClient: CacheClient {
     /// The configuration the client was created with.
     public let configuration: RedisConfiguration
-    /// Everything is native on Redis; values up to 512 MiB (`proto-max-bulk-len`).
-    public let capabilities = CacheCapabilities(atomicSetReturningPrevious: true, atomicThrottle: true, maxValueBytes: 512 * 1024 * 1024)
+    /// Everything is native on Redis (previous-value heads through ``RedisScripts/previousHead``);
+    /// values up to 512 MiB (`proto-max-bulk-len`).
+    public let capabilities = CacheCapabilities(
+        atomicSetReturningPrevious: true, atomicThrottle: true, maxValueBytes: 512 * 1024 * 1024, returnsPreviousHead: true
+    )
 
     let pool: RedisConnectionPool
     let gcraSHACache = ScriptSHACache()
+    let previousHeadSHACache = ScriptSHACache()
 
     /// Creates a client. Connections open on first use.
     /// - Parameters:

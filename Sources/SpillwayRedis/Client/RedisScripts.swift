@@ -42,4 +42,39 @@ public enum RedisScripts {
         redis.call('SET', KEYS[1], string.format('%d%09d', new_s, new_n), 'PX', ttl)
         return {1, remaining, 0, used}
         """
+
+    /// A `SET`, `DEL` or `PEXPIRE` that also returns, atomically, only the first bytes (the
+    /// head) of the value the key held before: what ``CacheCapabilities/returnsPreviousHead``
+    /// promises, so the spill finds an old pointer without the old value crossing the wire.
+    ///
+    /// `KEYS[1]`: the key. `ARGV[1]`: `set`, `del` or `pexpire`; `ARGV[2]`: how many bytes of the
+    /// old value to return (0 returns none); for `set`, `ARGV[3…]` are `SET`'s arguments after
+    /// the key (value, then `NX`/`XX`, `PX ms`, `KEEPTTL`); for `pexpire`, `ARGV[3]` is the TTL
+    /// in milliseconds. A key holding another type is overwritten by `set` as plain `SET` does,
+    /// and has no head. Replies `{done, hadString, head}`: `done` is 1 when the `SET` stored
+    /// (else 0), or `DEL`'s or `PEXPIRE`'s integer; `hadString` is 1 when the key held a string.
+    ///
+    /// It has no shebang on purpose: the server then checks OOM only when the script calls a
+    /// write that needs memory (`SET`), so `del` and `pexpire` keep working at `maxmemory` as
+    /// `DEL` and `PEXPIRE` do, and a refused `SET` fails the script with the `-OOM` error.
+    public static let previousHead = """
+        local t = redis.call('TYPE', KEYS[1])['ok']
+        local n = tonumber(ARGV[2])
+        local head = ''
+        if t == 'string' and n > 0 then head = redis.call('GETRANGE', KEYS[1], 0, n - 1) end
+        local op = ARGV[1]
+        local done
+        if op == 'set' then
+          if redis.call('SET', KEYS[1], unpack(ARGV, 3)) then done = 1 else done = 0 end
+        elseif op == 'del' then
+          done = redis.call('DEL', KEYS[1])
+        elseif op == 'pexpire' then
+          done = redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        else
+          return redis.error_reply('ERR unknown operation for the previous-head script')
+        end
+        local had = 0
+        if t == 'string' then had = 1 end
+        return {done, had, head}
+        """
 }

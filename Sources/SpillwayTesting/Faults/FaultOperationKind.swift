@@ -6,13 +6,13 @@ public enum FaultOperationKind: String, Sendable, Hashable, CaseIterable, Custom
     case get
     /// ``CacheOperation/set(_:_:_:)``.
     case set
-    /// ``CacheOperation/delete(_:)``.
+    /// ``CacheOperation/delete(_:)`` and ``CacheOperation/deleteReturningHead(_:headBytes:)``.
     case delete
     /// ``CacheOperation/exists(_:)``.
     case exists
     /// ``CacheOperation/increment(_:by:ttlOnCreate:)``.
     case increment
-    /// ``CacheOperation/expire(_:ttl:)``.
+    /// ``CacheOperation/expire(_:ttl:)`` and ``CacheOperation/expireReturningHead(_:ttl:headBytes:)``.
     case expire
     /// ``CacheOperation/mget(_:)``.
     case mget
@@ -27,10 +27,10 @@ public enum FaultOperationKind: String, Sendable, Hashable, CaseIterable, Custom
         switch operation {
         case .get: self = .get
         case .set: self = .set
-        case .delete: self = .delete
+        case .delete, .deleteReturningHead: self = .delete
         case .exists: self = .exists
         case .increment: self = .increment
-        case .expire: self = .expire
+        case .expire, .expireReturningHead: self = .expire
         case .mget: self = .mget
         case .mset: self = .mset
         case .throttle: self = .throttle

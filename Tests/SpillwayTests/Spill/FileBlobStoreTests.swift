@@ -122,7 +122,11 @@ struct FileBlobStoreTests {
             // A real tiny filesystem.
             defer { _ = Self.run("/bin/umount", [dir]) }
             let store = try FileBlobStore(root: dir + "/blobs")
-            let cache = ValueSpillTests.cache(SpillTestClient(MemoryCache()), store)
+            // `storage: fail`, to see the error itself (by default the write is shed).
+            let cache = ValueSpillTests.cache(
+                SpillTestClient(MemoryCache()), store,
+                policies: PolicyTable(defaults: CachePolicy(spillAbove: ValueSpillTests.threshold, onFailure: [.storage: .fail]))
+            )
             try await cache.set("disk:1", value: spillBytes(100_000))
             do throws(CacheError) {
                 try await cache.set("disk:2", value: spillBytes(200_000))

@@ -48,20 +48,61 @@ final class SpillTestMetrics: MetricsFactory, Sendable {
 }
 
 /// A client of any kind behind a concrete type (the facade is generic over its client), with
-/// optionally overridden capabilities.
+/// optionally overridden capabilities, that logs every operation reaching the backend.
 struct SpillTestClient: CacheClient {
     let base: any CacheClient
     let capabilities: CacheCapabilities
+    /// The operations executed, in order (see ``SpillTestClient/describe(_:)``).
+    let log = OperationLog()
 
-    init(_ base: any CacheClient, setReturningPrevious: Bool? = nil) {
+    /// How the spill finds an old value: the backend's own way, or a narrower one.
+    enum PreviousMode: String, CaseIterable, CustomStringConvertible, Sendable {
+        /// Only the old value's head, atomically with the write (`returnsPreviousHead`).
+        case head
+        /// `SET … GET`: the whole old value, atomically (`atomicSetReturningPrevious` only).
+        case setGet
+        /// Neither: the old value is read first.
+        case readFirst
+        var description: String { rawValue }
+    }
+
+    /// Wraps `base`; with a `mode`, the capabilities are narrowed to it.
+    init(_ base: any CacheClient, mode: PreviousMode? = nil) {
         self.base = base
         var caps = base.capabilities
-        if let setReturningPrevious { caps.atomicSetReturningPrevious = setReturningPrevious }
+        if let mode {
+            caps.returnsPreviousHead = caps.returnsPreviousHead && mode == .head
+            caps.atomicSetReturningPrevious = caps.atomicSetReturningPrevious && mode != .readFirst
+        }
         self.capabilities = caps
     }
 
-    func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply { try await base.execute(operation) }
+    func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+        log.append(Self.describe(operation))
+        return try await base.execute(operation)
+    }
     func memoryStats() async throws(CacheError) -> CacheMemoryStats { try await base.memoryStats() }
+
+    /// An operation's name, telling apart the variants that matter to round trips.
+    static func describe(_ operation: CacheOperation) -> String {
+        switch operation {
+        case .set(_, _, let options):
+            if options.returnPrevious { return options.previousHeadBytes == nil ? "set+get" : "set+head" }
+            return "set"
+        case .deleteReturningHead: return "delete+head"
+        case .expireReturningHead: return "expire+head"
+        default: return operation.name
+        }
+    }
+}
+
+/// The operations a ``SpillTestClient`` executed.
+final class OperationLog: Sendable {
+    private let entries = Mutex<[String]>([])
+    /// Everything so far, in order.
+    var all: [String] { entries.withLock { $0 } }
+    func append(_ entry: String) { entries.withLock { $0.append(entry) } }
+    func clear() { entries.withLock { $0.removeAll() } }
 }
 
 /// Deterministic test bytes of a given size.

@@ -176,10 +176,10 @@ struct ValueSpillTests {
         }
     }
 
-    @Test("overwrite and delete release the old blob (with and without SET … GET)", arguments: TestBackend.allCases, [true, false])
-    func overwriteAndDeleteRelease(backend: TestBackend, setGet: Bool) async throws {
+    @Test("overwrite and delete release the old blob (heads, SET … GET, or a read first)", arguments: TestBackend.allCases, SpillTestClient.PreviousMode.allCases)
+    func overwriteAndDeleteRelease(backend: TestBackend, mode: SpillTestClient.PreviousMode) async throws {
         try await backend.withClient { base in
-            let client = SpillTestClient(base, setReturningPrevious: setGet)
+            let client = SpillTestClient(base, mode: mode)
             let store = MemoryBlobStore()
             let metrics = SpillTestMetrics()
             let cache = Self.cache(client, store, metrics: metrics)
@@ -193,7 +193,7 @@ struct ValueSpillTests {
             // resolved big value and the blob is released.
             let result = try await cache.set("spill:ow", value: ByteBuffer(string: "small"), options: SetOptions(returnPrevious: true))
             #expect(result.outcome == .stored)
-            if setGet { #expect(result.previous == spillBytes(6000, seed: 2)) }
+            if mode != .readFirst { #expect(result.previous == spillBytes(6000, seed: 2)) }
             #expect(await store.count == 0)
             #expect(try await cache.get("spill:ow") == ByteBuffer(string: "small"))
             try await cache.set("spill:del", value: spillBytes(7000))
@@ -248,13 +248,15 @@ struct ValueSpillTests {
         }
     }
 
-    @Test("a full blob store gives a typed .blobStore error naming ENOSPC, and the key is not written", arguments: TestBackend.allCases)
+    @Test("a full blob store: shed by default (.dropped(.blobStore)); with storage: fail, a typed .blobStore error naming ENOSPC; the key is not written", arguments: TestBackend.allCases)
     func fullStore(backend: TestBackend) async throws {
         try await backend.withClient { base in
             let client = SpillTestClient(base)
             let store = MemoryBlobStore(capacityBytes: 12_000)
-            let cache = Self.cache(client, store)
-            try await cache.set("spill:1", value: spillBytes(10_000))
+            let shedding = Self.cache(client, store)
+            try await shedding.set("spill:1", value: spillBytes(10_000))
+            #expect(try await shedding.set("spill:2", value: spillBytes(10_000)) == .dropped(.blobStore))
+            let cache = Self.cache(client, store, policies: PolicyTable(defaults: CachePolicy(spillAbove: Self.threshold, onFailure: [.storage: .fail])))
             do throws(CacheError) {
                 try await cache.set("spill:2", value: spillBytes(10_000))
                 Issue.record("a full store accepted a blob")

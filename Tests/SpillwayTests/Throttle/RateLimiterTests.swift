@@ -169,10 +169,31 @@ struct RateLimiterTests {
         let params = GCRAParameters(limit: 1, period: .seconds(60))
         for i in 0..<100 { _ = local.step("client\(i)", params) }
         #expect(local.count <= 3)
-        // Rested keys go first: after a full period, every old key has rested.
+        #expect(local.heapCount <= 2 * 3 + 16, "stale heap entries are compacted")
+        // Rested keys go first: after a full period, every old key has rested, and a new key
+        // takes the place of one of them.
         clock.advance(by: .seconds(61))
         #expect(local.step("new", params).allowed)
-        #expect(local.count == 1)
+        #expect(local.count == 3)
+        #expect(!local.step("new", params).allowed, "the new key was tracked, not evicted")
+    }
+
+    @Test("rotating identities evict each other, never a client that is being limited")
+    func rotatingIdentitiesKeepTheLimitedClient() {
+        let clock = ManualClock()
+        let local = LocalRateLimiter(maxKeys: 3, clock: clock)
+        let params = GCRAParameters(limit: 10, period: .seconds(60))
+        for _ in 0..<10 { #expect(local.step("heavy", params).allowed) }
+        #expect(!local.step("heavy", params).allowed)
+        // 100,000 one-off identities: each eviction is O(log n), and the heavy client, whose TAT
+        // is furthest from rest, is never the one dropped.
+        for i in 0..<100_000 {
+            _ = local.step("rotating-\(i)", params)
+            if i % 10_000 == 0 { clock.advance(by: .milliseconds(1)) }
+        }
+        #expect(local.count == 3)
+        #expect(local.heapCount <= 2 * 3 + 16)
+        #expect(!local.step("heavy", params).allowed, "the limited client is still limited")
     }
 }
 

@@ -26,8 +26,11 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
     public private(set) var policy: MaxMemoryPolicy
     /// The clock TTLs are measured on.
     public nonisolated let clock: C
-    /// Capabilities: everything native, values up to 512 MiB (Redis's `proto-max-bulk-len`).
-    public nonisolated let capabilities = CacheCapabilities(atomicSetReturningPrevious: true, atomicThrottle: true, maxValueBytes: 512 * 1024 * 1024)
+    /// Capabilities: everything native (including previous-value heads), values up to 512 MiB
+    /// (Redis's `proto-max-bulk-len`).
+    public nonisolated let capabilities = CacheCapabilities(
+        atomicSetReturningPrevious: true, atomicThrottle: true, maxValueBytes: 512 * 1024 * 1024, returnsPreviousHead: true
+    )
 
     private let origin: C.Instant
     private var slots: [Slot] = []
@@ -122,7 +125,26 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
             return .bool(true)
         case .throttle(let key, let parameters):
             return .throttle(try throttle(key, parameters))
+        case .deleteReturningHead(let key, let headBytes):
+            guard let i = live(key) else { return .headed(false, previousHead: nil) }
+            let head = Self.head(of: slots[i].value, headBytes)
+            remove(i)
+            return .headed(true, previousHead: head)
+        case .expireReturningHead(let key, let ttl, let headBytes):
+            guard let i = live(key) else { return .headed(false, previousHead: nil) }
+            let head = Self.head(of: slots[i].value, headBytes)
+            if ttl <= .zero {
+                remove(i)
+            } else {
+                setExpiry(i, deadline(ttl))
+            }
+            return .headed(true, previousHead: head)
         }
+    }
+
+    /// At most the first `bytes` bytes of a value (a slice: nothing is copied).
+    private static func head(of value: ByteBuffer, _ bytes: Int) -> ByteBuffer {
+        value.getSlice(at: value.readerIndex, length: min(max(bytes, 0), value.readableBytes))!
     }
 
     // MARK: Operations
@@ -131,7 +153,8 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         try options.expiry.validate()
         if value.readableBytes > capabilities.maxValueBytes { throw Self.tooLarge() }
         let existing = live(key)
-        let previous = options.returnPrevious ? existing.map { slots[$0].value } : nil
+        var previous = options.returnPrevious ? existing.map { slots[$0].value } : nil
+        if let limit = options.previousHeadBytes, let whole = previous { previous = Self.head(of: whole, limit) }
         switch options.condition {
         case .ifNotExists where existing != nil, .ifExists where existing == nil:
             return WriteResult(.conditionNotMet, previous: previous)

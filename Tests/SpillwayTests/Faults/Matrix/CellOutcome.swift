@@ -57,9 +57,9 @@ enum FaultMatrixExpectations {
         case .partialPipeline:
             return [.get: .error(.busy), .setSmall: .dropped(.busy)][operation] ?? .notApplicable
         case .blobStoreUnavailable:
-            return blobRow(get: .error(.blobStore), setSpilled: .error(.blobStore), operation)
+            return blobRow(get: .error(.blobStore), setSpilled: .dropped(.blobStore), operation)
         case .blobStoreFull:
-            return blobRow(get: .value, setSpilled: .error(.blobStore), operation)
+            return blobRow(get: .value, setSpilled: .dropped(.blobStore), operation)
         case .blobMissing, .blobCorrupted:
             return blobRow(get: .miss, setSpilled: .stored, operation)
         }

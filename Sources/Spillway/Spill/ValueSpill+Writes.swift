@@ -1,0 +1,176 @@
+public import NIOCore
+internal import Logging
+
+// Writes through the spill: spilling a value, writing its pointer, and releasing what it replaced.
+extension ValueSpill {
+    /// Spills `value`, writes its pointer, and undoes the blob if the pointer is not stored.
+    @usableFromInline
+    func spillSet(
+        _ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions, _ context: CacheContext,
+        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
+    ) async throws(CacheError) -> CacheReply {
+        let size = value.readableBytes
+        try LimitsGuard.checkValue(size, context.policy, context)
+        let pointer: SpillPointer
+        do throws(CacheError) {
+            pointer = try await putBlob(key, value, ttl: options.expiry.duration, context)
+        } catch {
+            // A full or unreachable store: the route's ladder decides (shed by default).
+            return try StorageFailureLadder.absorb(error, operation: "set", context)
+        }
+        guard let asked = Self.askingForPrevious(options, context.capabilities) else {
+            return try await setReadingFirst(key, pointer.encoded(), options, newBlob: pointer.id, context, next)
+        }
+        let reply: CacheReply
+        do {
+            reply = try await next(.set(key, pointer.encoded(), asked), context)
+        } catch {
+            await rollback(pointer.id, because: "the pointer write failed: \(error.code)", key: key, context)
+            throw error
+        }
+        return await finishSpill(reply, pointer: pointer, old: nil, options: options, size: size, key: key, context)
+    }
+
+    /// A set on a backend without `SET … GET`: read the old value, write, then release.
+    @usableFromInline
+    func setReadingFirst(
+        _ key: CacheKey, _ stored: ByteBuffer, _ options: SetOptions, newBlob: BlobID?, _ context: CacheContext,
+        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
+    ) async throws(CacheError) -> CacheReply {
+        let old: ByteBuffer?
+        let reply: CacheReply
+        do {
+            if case .value(let v) = try await next(.get(key), context) { old = v } else { old = nil }
+            reply = try await next(.set(key, stored, options), context)
+        } catch {
+            if let newBlob { await rollback(newBlob, because: "the pointer write failed: \(error.code)", key: key, context) }
+            throw error
+        }
+        if let newBlob, case .pointer(let pointer) = SpillEnvelope.decode(stored) {
+            precondition(pointer.id == newBlob)
+            return await finishSpill(reply, pointer: pointer, old: old, options: options, size: Int(pointer.length), key: key, context)
+        }
+        guard case .write(let result) = reply else { return reply }
+        return .write(await afterOverwrite(result, old: old, options: options, key: key, context))
+    }
+
+    /// After a pointer write: keep the blob only if the pointer was stored; release the old one.
+    @usableFromInline
+    func finishSpill(
+        _ reply: CacheReply, pointer: SpillPointer, old: ByteBuffer?, options: SetOptions, size: Int,
+        key: CacheKey, _ context: CacheContext
+    ) async -> CacheReply {
+        guard case .write(let result) = reply else {
+            await rollback(pointer.id, because: "unexpected reply to set", key: key, context)
+            return reply
+        }
+        if result.outcome != .stored {
+            await rollback(pointer.id, because: "the pointer was not stored (\(result.outcome))", key: key, context)
+        } else {
+            metrics.increment(SpillMetrics.spilled, route: context.route)
+            metrics.increment(SpillMetrics.spilledBytes, by: size, route: context.route)
+        }
+        return .write(await afterOverwrite(result, old: old ?? result.previous, options: options, key: key, context))
+    }
+
+    /// Writes a blob and returns its pointer.
+    @usableFromInline
+    func putBlob(_ key: CacheKey, _ value: ByteBuffer, ttl: Duration?, _ context: CacheContext) async throws(CacheError) -> SpillPointer {
+        let now = clock.now()
+        let expiresAt = ttl.map { now.advanced(by: $0 + grace) }
+        let digest = XXH3.hash128(value)
+        let id: BlobID
+        do {
+            id = try await store.put(value, metadata: BlobMetadata(createdAt: now, expiresAt: expiresAt, ownerKey: key))
+        } catch {
+            var error = error
+            if error.route == nil { error.route = context.route }
+            context.logger.warning("could not spill value", metadata: ["key": "\(key.preview())", "bytes": "\(value.readableBytes)", "error": "\(error)"])
+            throw error
+        }
+        return SpillPointer(storeName: store.name, id: id, length: UInt64(value.readableBytes), digest: digest, expiresAt: expiresAt)
+    }
+
+    /// The previous value as the caller should see it, and the old blob released when the write
+    /// replaced it.
+    @usableFromInline
+    func afterOverwrite(_ result: WriteResult, old: ByteBuffer?, options: SetOptions, key: CacheKey, _ context: CacheContext) async -> WriteResult {
+        var shown: ByteBuffer?
+        if options.returnPrevious, let previous = result.previous {
+            shown = try? await resolve(previous, key: key, context)
+            if let limit = options.previousHeadBytes, let whole = shown { shown = Self.head(of: whole, limit) }
+        }
+        if result.outcome == .stored, let old, let pointer = ownPointer(old) {
+            await release(pointer.id, key: key, context)
+        }
+        return WriteResult(result.outcome, previous: shown)
+    }
+
+    /// At most the first `bytes` bytes of `value`.
+    @usableFromInline
+    static func head(of value: ByteBuffer, _ bytes: Int) -> ByteBuffer {
+        value.getSlice(at: value.readerIndex, length: min(max(bytes, 0), value.readableBytes))!
+    }
+
+    @usableFromInline
+    func mset(
+        _ pairs: [KeyValue], ttl: Duration?, _ context: CacheContext,
+        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
+    ) async throws(CacheError) -> CacheReply {
+        var out = pairs
+        var spilled: [(index: Int, pointer: SpillPointer)] = []
+        do {
+            for i in pairs.indices {
+                let policy = context.policies.resolve(route: context.route, key: pairs[i].key)
+                let value = pairs[i].value
+                if let limit = policy.spillAbove, value.readableBytes > limit {
+                    try LimitsGuard.checkValue(value.readableBytes, policy, context)
+                    let pointer = try await putBlob(pairs[i].key, value, ttl: ttl, context)
+                    spilled.append((i, pointer))
+                    out[i].value = pointer.encoded()
+                } else {
+                    out[i].value = SpillEnvelope.storedForm(ofRaw: value)
+                }
+            }
+        } catch {
+            for s in spilled { await rollback(s.pointer.id, because: "another value of the mset failed: \(error.code)", key: pairs[s.index].key, context) }
+            // A full or unreachable store: the route's ladder decides (shed by default).
+            return try StorageFailureLadder.absorb(error, operation: "mset", context)
+        }
+        let before: [ByteBuffer?]
+        let reply: CacheReply
+        do {
+            if case .values(let values) = try await next(.mget(pairs.map(\.key)), context), values.count == pairs.count {
+                before = values
+            } else {
+                before = []
+            }
+            reply = try await next(.mset(out, ttl: ttl), context)
+        } catch {
+            for s in spilled { await rollback(s.pointer.id, because: "the pointer write failed: \(error.code)", key: pairs[s.index].key, context) }
+            throw error
+        }
+        guard case .write(let result) = reply, result.outcome == .stored else {
+            for s in spilled { await rollback(s.pointer.id, because: "the pointer was not stored", key: pairs[s.index].key, context) }
+            return reply
+        }
+        // Release what the write replaced: old pointers, and new blobs that a later pair with the
+        // same key overwrote within this mset.
+        var lastIndex: [CacheKey: Int] = [:]
+        for i in pairs.indices { lastIndex[pairs[i].key] = i }
+        for s in spilled {
+            if lastIndex[pairs[s.index].key] != s.index {
+                await release(s.pointer.id, key: pairs[s.index].key, context)
+            } else {
+                metrics.increment(SpillMetrics.spilled, route: context.route)
+                metrics.increment(SpillMetrics.spilledBytes, by: Int(s.pointer.length), route: context.route)
+            }
+        }
+        for (i, old) in before.enumerated() where lastIndex[pairs[i].key] == i {
+            if let old, let pointer = ownPointer(old) {
+                await release(pointer.id, key: pairs[i].key, context)
+            }
+        }
+        return reply
+    }
+}

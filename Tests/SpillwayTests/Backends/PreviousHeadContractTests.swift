@@ -1,0 +1,126 @@
+import NIOCore
+import Spillway
+import SpillwayRedis
+import Testing
+
+/// The previous-head operations (``CacheCapabilities/returnsPreviousHead``), run against every
+/// backend that claims them.
+@Suite("CacheClient contract: previous heads")
+struct PreviousHeadContractTests {
+    @Test("set returns only the head of the previous value, with NX/XX outcomes as SET", arguments: TestBackend.allCases)
+    func setReturningHead(_ backend: TestBackend) async throws {
+        try await backend.withClient { client in
+            #expect(client.capabilities.returnsPreviousHead)
+            let key: CacheKey = "head:set"
+            var options = SetOptions(returnPrevious: true)
+            options.previousHeadBytes = 4
+            let first = try await client.write(key, "abcdefgh", options)
+            #expect(first.outcome == .stored)
+            #expect(first.previous == nil, "a missing key has no head")
+            let second = try await client.write(key, "12345678", options)
+            #expect(second.outcome == .stored)
+            #expect(second.previous == ByteBuffer(string: "abcd"))
+            var nx = options
+            nx.condition = .ifNotExists
+            let refused = try await client.write(key, "zz", nx)
+            #expect(refused.outcome == .conditionNotMet)
+            #expect(refused.previous == ByteBuffer(string: "1234"))
+            var xx = options
+            xx.condition = .ifExists
+            let absent = try await client.write("head:absent", "zz", xx)
+            #expect(absent.outcome == .conditionNotMet)
+            #expect(absent.previous == nil)
+            #expect(try await client.value(of: "head:absent") == nil)
+            var short = options
+            short.previousHeadBytes = 100
+            let whole = try await client.write(key, ByteBuffer(), short)
+            #expect(whole.previous == ByteBuffer(string: "12345678"), "a value shorter than the head comes back whole")
+            short.previousHeadBytes = 0
+            let empty = try await client.write(key, "x", short)
+            #expect(empty.previous == ByteBuffer(), "an existing key with a 0-byte head gives an empty head, not nil")
+            var ttl = options
+            ttl.expiry = .after(.seconds(100))
+            #expect(try await client.write(key, "with ttl", ttl).outcome == .stored)
+            #expect(try await client.value(of: key) == ByteBuffer(string: "with ttl"))
+        }
+    }
+
+    @Test("delete and expire return the head of the value they touched", arguments: TestBackend.allCases)
+    func deleteAndExpire(_ backend: TestBackend) async throws {
+        try await backend.withClient { client in
+            _ = try await client.write("head:del", "0123456789", SetOptions())
+            let deleted = try await client.execute(.deleteReturningHead("head:del", headBytes: 3))
+            guard case .headed(true, let head) = deleted else { Issue.record("delete: \(deleted)"); return }
+            #expect(head == ByteBuffer(string: "012"))
+            #expect(try await client.value(of: "head:del") == nil)
+            let again = try await client.execute(.deleteReturningHead("head:del", headBytes: 3))
+            guard case .headed(false, nil) = again else { Issue.record("second delete: \(again)"); return }
+
+            _ = try await client.write("head:exp", "abcdef", SetOptions())
+            let expired = try await client.execute(.expireReturningHead("head:exp", ttl: .seconds(50), headBytes: 64))
+            guard case .headed(true, let whole) = expired else { Issue.record("expire: \(expired)"); return }
+            #expect(whole == ByteBuffer(string: "abcdef"))
+            #expect(try await client.value(of: "head:exp") == ByteBuffer(string: "abcdef"))
+            let missing = try await client.execute(.expireReturningHead("head:none", ttl: .seconds(5), headBytes: 8))
+            guard case .headed(false, nil) = missing else { Issue.record("expire missing: \(missing)"); return }
+            let removed = try await client.execute(.expireReturningHead("head:exp", ttl: .zero, headBytes: 2))
+            guard case .headed(true, let two) = removed else { Issue.record("expire 0: \(removed)"); return }
+            #expect(two == ByteBuffer(string: "ab"))
+            #expect(try await client.value(of: "head:exp") == nil, "a non-positive TTL removes the key, as PEXPIRE 0 does")
+        }
+    }
+
+    @Test("on Redis, a key of another type is overwritten by set as SET does, and has no head")
+    func otherTypes() async throws {
+        try await TestBackend.redis.withClient { client in
+            let redis = try #require(client as? RedisClient)
+            _ = try await redis.send("RPUSH", "head:list", "a")
+            var options = SetOptions(returnPrevious: true)
+            options.previousHeadBytes = 16
+            let result = try await client.write("head:list", "now a string", options)
+            #expect(result.outcome == .stored)
+            #expect(result.previous == nil)
+            #expect(try await client.value(of: "head:list") == ByteBuffer(string: "now a string"))
+            _ = try await redis.send("RPUSH", "head:list2", "a")
+            let deleted = try await client.execute(.deleteReturningHead("head:list2", headBytes: 16))
+            guard case .headed(true, nil) = deleted else { Issue.record("delete of a list: \(deleted)"); return }
+        }
+    }
+
+    @Test("on Redis, the script is reloaded after SCRIPT FLUSH (NOSCRIPT falls back to EVAL)")
+    func scriptFlush() async throws {
+        try await TestBackend.redis.withClient { client in
+            let redis = try #require(client as? RedisClient)
+            _ = try await client.write("head:flush", "before", SetOptions())
+            guard case .headed(true, _) = try await client.execute(.expireReturningHead("head:flush", ttl: .seconds(30), headBytes: 4)) else {
+                Issue.record("first call")
+                return
+            }
+            _ = try await redis.send("SCRIPT", "FLUSH")
+            let deleted = try await client.execute(.deleteReturningHead("head:flush", headBytes: 4))
+            guard case .headed(true, let head) = deleted else { Issue.record("after flush: \(deleted)"); return }
+            #expect(head == ByteBuffer(string: "befo"))
+        }
+    }
+
+    @Test("at maxmemory, delete and expire with heads keep working and set is refused with OOM", arguments: TestBackend.allCases)
+    func outOfMemory(_ backend: TestBackend) async throws {
+        try await backend.withClient(maxMemory: 48 * 1024, policy: .noEviction) { client in
+            _ = try await client.write("head:oom", "keep me", SetOptions())
+            #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 900) > 0)
+            var options = SetOptions(returnPrevious: true)
+            options.previousHeadBytes = 16
+            do throws(CacheError) {
+                _ = try await client.write("head:oom", "new", options)
+                Issue.record("a write at maxmemory was accepted")
+            } catch {
+                #expect(error.code == .outOfMemory)
+            }
+            let expired = try await client.execute(.expireReturningHead("head:oom", ttl: .seconds(100), headBytes: 4))
+            guard case .headed(true, let head) = expired else { Issue.record("expire at OOM: \(expired)"); return }
+            #expect(head == ByteBuffer(string: "keep"))
+            let deleted = try await client.execute(.deleteReturningHead("head:oom", headBytes: 4))
+            guard case .headed(true, _) = deleted else { Issue.record("delete at OOM: \(deleted)"); return }
+        }
+    }
+}
