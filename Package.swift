@@ -91,10 +91,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The build plugin's tool: only the policy-file module and the core, so a package using
+        // SpillwayPolicyPlugin builds neither NIOPosix/NIOSSL, the Redis client, SpillwayTesting,
+        // Hummingbird nor ArgumentParser (scripts/check-plugin-deps.sh fails if that changes).
+        .executableTarget(
+            name: "spillway-policy",
+            dependencies: ["SpillwayPolicyFile"]
+        ),
         .plugin(
             name: "SpillwayPolicyPlugin",
             capability: .buildTool(),
-            dependencies: ["spillway"]
+            dependencies: ["spillway-policy"]
         ),
         .plugin(
             name: "SpillwayAuditPlugin",

@@ -13,6 +13,9 @@ scratch=${SPILLWAY_EXAMPLE_SCRATCH:-$root/.build-example}
 example=$root/Examples/PolicyExample
 
 echo "== building Examples/PolicyExample" >&2
+mkdir -p "$scratch"
+marker=$scratch/build-started
+touch "$marker"
 swift build --package-path "$example" --scratch-path "$scratch"
 output=$("$scratch/debug/PolicyExample")
 echo "$output"
@@ -20,9 +23,25 @@ grep -q "policies compiled from spillway.yml: 3 routes, 1 prefixes" <<<"$output"
 grep -q "POST /orders/upload lock:order:7: maxKeyBytes=256 keyOverflow=reject spillAbove=off onOOM=fail priority=low" <<<"$output"
 grep -q "a 437-byte key is stored as 79 bytes: report:customer=acme" <<<"$output"
 
+# What this build compiled (object files written since it started, so a scratch folder left by
+# an older version does not count): the plugin's tool must not have pulled in the heavy modules.
+compiled_since() {
+    # Object files only: SwiftPM writes every target's output-file-map and module map while planning.
+    find "$scratch/debug/" -mindepth 2 -path '*.build/*' -name '*.o' -newer "$1" |
+        sed -n -e 's|.*/debug/\([^/]*\)\.build/.*|\1|p' | sed -e 's/-tool$//' | sort -u
+}
+built=$(compiled_since "$marker")
+for module in NIOSSL CNIOBoringSSL NIOPosix SpillwayRedis SpillwayTesting Hummingbird ArgumentParser spillway; do
+    if grep -qx "$module" <<<"$built"; then
+        echo "FAIL: building the example compiled $module; the plugin's tool must depend only on SpillwayPolicyFile and the core" >&2
+        exit 1
+    fi
+done
+echo "== the example's build compiled: $(tr '\n' ' ' <<<"${built:-nothing (up to date)}")" >&2
+
 # The invalid case builds the same package with its policy file swapped for a broken one (restored
 # on exit), so only the plugin's command runs again. A copy of the package in another directory
-# would be a new root, and SwiftPM would rebuild the spillway tool and every dependency (~10 min).
+# would be a new root, and SwiftPM would rebuild the plugin's tool and every dependency.
 echo "== building with an invalid policy file (must fail)" >&2
 policy=$example/Sources/PolicyExample/spillway.yml
 backup=$scratch/spillway.yml.valid
@@ -39,6 +58,7 @@ routes:
   POST /orders/upload: {onOOM: explode}
 YAML
 log=$scratch/invalid-policy/build.log
+touch "$marker"
 if swift build --package-path "$example" --scratch-path "$scratch" >"$log" 2>&1; then
     cat "$log"
     echo "FAIL: the build with an invalid spillway.yml succeeded" >&2
@@ -59,6 +79,12 @@ if [ $status -ne 0 ]; then
     exit 1
 fi
 grep -F "spillway.yml:" "$log" | sort -u >&2
+# Only the plugin's command ran again: no dependency (nor the tool) was compiled a second time.
+recompiled=$(compiled_since "$marker" | grep -vx PolicyExample || true)
+if [ -n "$recompiled" ]; then
+    echo "FAIL: the invalid-policy build recompiled: $(tr '\n' ' ' <<<"$recompiled")" >&2
+    exit 1
+fi
 cp "$backup" "$policy"
 trap - EXIT
 echo "== building again with the valid policy file" >&2

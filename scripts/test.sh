@@ -1,14 +1,44 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, including the suites against a real redis-server that the tests
-# start themselves. Installs what is missing (libxxhash-dev, xxhash, redis-server).
+# start themselves. Installs what is missing (libxxhash-dev, xxhash, redis-server, jq).
 # Warnings in Spillway's own targets are errors here.
+#
+# Order, chosen for a 2-core machine: build the package and its tests once; then run the tests
+# (which mostly wait on servers) while the example package builds in the background in its own
+# scratch folder (the build plugin with a valid and an invalid policy file); then check that the
+# plugin's tool still reaches none of the heavy modules, and the formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh libxxhash-dev pkg-config xxhash redis-server redis-tools
+scripts/deps.sh libxxhash-dev pkg-config xxhash redis-server redis-tools jq
 command -v redis-server >/dev/null || { echo "redis-server is required and could not be installed" >&2; exit 1; }
 export SPILLWAY_WARNINGS_AS_ERRORS=1
 swift build --build-tests
-swift test --skip-build
+
+example_log=$(mktemp)
+deps_log=$(mktemp)
+scripts/build-example.sh >"$example_log" 2>&1 &
+example=$!
+scripts/check-plugin-deps.sh >"$deps_log" 2>&1 &
+deps=$!
+trap 'kill "$example" "$deps" 2>/dev/null || true; rm -f "$example_log" "$deps_log"' EXIT
+
+tests=0
+swift test --skip-build || tests=$?
+
 # The example package: the build-tool plugin compiles a valid policy file, and an invalid one
 # must fail `swift build` with file:line errors.
-scripts/build-example.sh
+built=0
+wait "$example" || built=$?
+echo "== scripts/build-example.sh" >&2
+cat "$example_log" >&2
+
+checks=0
+wait "$deps" || checks=1
+cat "$deps_log" >&2
+scripts/format.sh --check || checks=1
+
+if [ $tests -ne 0 ] || [ $built -ne 0 ] || [ $checks -ne 0 ]; then
+    echo "FAIL: swift test exited $tests, scripts/build-example.sh $built, checks $checks" >&2
+    exit 1
+fi
+echo "OK: every test passed, the example built, the plugin's tool is light, the code is formatted" >&2

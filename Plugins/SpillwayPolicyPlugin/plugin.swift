@@ -6,7 +6,9 @@ import PackagePlugin
 /// `SpillwayPolicies.table: PolicyTable`.
 ///
 /// An invalid file fails the build with `file:line: error: message` for every problem. The logic
-/// lives in `spillway check-policies`; this plugin only finds the file and runs the tool.
+/// lives in `SpillwayPolicyFile` (the same checks as `spillway check-policies`); this plugin only
+/// finds the file and runs the small `spillway-policy` tool, which depends on nothing but the
+/// policy-file module and the core.
 @main
 struct SpillwayPolicyPlugin: BuildToolPlugin {
     static let fileNames = ["spillway.yml", "spillway.yaml", "spillway.json"]
@@ -25,8 +27,8 @@ struct SpillwayPolicyPlugin: BuildToolPlugin {
         return [
             .buildCommand(
                 displayName: "Checking and compiling \(input.lastPathComponent) for \(target.name)",
-                executable: try context.tool(named: "spillway").url,
-                arguments: ["check-policies", "--quiet", "--emit-swift", output.path, input.path],
+                executable: try context.tool(named: "spillway-policy").url,
+                arguments: ["--quiet", "--emit-swift", output.path, input.path],
                 inputFiles: [input],
                 outputFiles: [output]
             )

@@ -44,7 +44,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     let eventLoop: any EventLoop
-    private let decoder: RESPDecoder
+    private var reader: RESPReplyReader
     private let commandTimeout: TimeAmount
     private let idleTimeout: TimeAmount?
     private var idleTimer: Scheduled<Void>?
@@ -52,7 +52,6 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     private var lastActivity = NIODeadline.now()
     private var context: ChannelHandlerContext?
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
-    private var cumulation: ByteBuffer?
     private var closed: CacheError?
     private var timer: Scheduled<Void>?
     private var lastID: UInt64 = 0
@@ -63,7 +62,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     init(eventLoop: any EventLoop, decoder: RESPDecoder, commandTimeout: Duration, idleTimeout: Duration? = nil) {
         self.eventLoop = eventLoop
-        self.decoder = decoder
+        self.reader = RESPReplyReader(decoder: decoder)
         self.commandTimeout = .nanoseconds(commandTimeout.nanoseconds)
         self.idleTimeout = idleTimeout.map { .nanoseconds(max(1, $0.nanoseconds)) }
     }
@@ -114,33 +113,23 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if idleTimeout != nil { lastActivity = .now() }
-        var buffer: ByteBuffer
-        if var previous = cumulation, previous.readableBytes > 0 {
-            cumulation = nil
-            var incoming = unwrapInboundIn(data)
-            previous.writeBuffer(&incoming)
-            buffer = previous
-        } else {
-            cumulation = nil
-            buffer = unwrapInboundIn(data)
-        }
+        reader.append(unwrapInboundIn(data))
         do {
-            try drain(&buffer)
+            try drain()
         } catch {
-            failAll(error)
+            failAll(error, head: true)
             context.close(promise: nil)
-            return
         }
-        if closed == nil, buffer.readableBytes > 0 { cumulation = buffer }
     }
 
-    /// Hands every complete reply in `buffer` to its waiter, oldest first; a batch's replies are
-    /// decoded in one pass. Leaves a reply that has only partly arrived in `buffer`.
-    /// - Throws: `.protocolError` for bytes that are not RESP or a reply nobody asked for.
-    private func drain(_ buffer: inout ByteBuffer) throws(CacheError) {
-        while closed == nil, buffer.readableBytes > 0 {
+    /// Hands every complete reply received to its waiter, oldest first; a batch's replies are
+    /// decoded in one pass. A reply that has only partly arrived stays in the reader.
+    /// - Throws: `.protocolError` for bytes that are not RESP or a reply nobody asked for,
+    ///   `.tooLarge` for a reply above ``RESPDecoder/Limits/maxReplyBytes``.
+    private func drain() throws(CacheError) {
+        while closed == nil, reader.bufferedBytes > 0 {
             guard let head = pending.first, head.replies > 1 else {
-                guard let value = try decoder.decode(&buffer) else { return }
+                guard let value = try reader.next() else { return }
                 if case .push = value { continue }
                 guard let head = pending.popFirst() else {
                     throw CacheError(.protocolError, "Redis sent a reply that no command was waiting for")
@@ -158,7 +147,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
             if batch.isEmpty { batch.reserveCapacity(head.replies) }
             let before = batch.count
             let wanted = head.replies - headReceived
-            let decoded = try decoder.decode(&buffer, maxCount: wanted, into: &batch)
+            let decoded = try reader.next(maxCount: wanted, into: &batch)
             if batch[before...].contains(where: { if case .push = $0 { true } else { false } }) {
                 // Out-of-band pushes are not replies.
                 var kept = Array(batch[..<before])
@@ -213,17 +202,25 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// Fails every queued command with `error` and refuses new ones.
-    private func failAll(_ error: any Error) {
+    /// Fails every queued command with `error` and refuses new ones. With `head`, only the oldest
+    /// command (whose reply was being read) gets `error` when it is about that reply (too large);
+    /// the others fail with `.connection`, since the connection closes under them.
+    private func failAll(_ error: any Error, head: Bool = false) {
         let reason = (error as? CacheError) ?? CacheError(.connection, "\(error)", underlying: error)
         if closed == nil { closed = reason }
         timer?.cancel()
         timer = nil
         idleTimer?.cancel()
         idleTimer = nil
-        cumulation = nil
+        reader.reset()
         headReceived = 0
         headBatch = []
+        if head, reason.code == .tooLarge, let first = pending.popFirst() {
+            first.waiter.fail(reason)
+            let others = CacheError(.connection, "connection closed: \(reason.message)")
+            while let next = pending.popFirst() { next.waiter.fail(others) }
+            return
+        }
         while let next = pending.popFirst() {
             next.waiter.fail(reason)
         }

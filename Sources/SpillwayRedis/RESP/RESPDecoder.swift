@@ -1,12 +1,22 @@
 public import NIOCore
 public import Spillway
 
-/// An incremental RESP3 decoder (RESP2 is a subset), safe on any input.
+/// An incremental RESP3 decoder (RESP2 is a subset), safe on any input, that keeps its place
+/// between reads.
 ///
-/// ``decode(_:)`` takes one complete value off the front of a buffer, or returns `nil` and leaves
-/// the buffer untouched when more bytes are needed. Bytes that do not follow the protocol throw
-/// `CacheError(.protocolError)`; lengths, nesting and line lengths are bounded by ``Limits``, so a
-/// hostile or broken peer can neither crash the decoder nor make it allocate without bound.
+/// ``decode(_:)`` takes one complete value off the front of a buffer, or returns `nil` when more
+/// bytes are needed. An aggregate (array, set, map, push) that has only partly arrived is not
+/// parsed again from its start on the next call: the decoder keeps the elements it has read so
+/// far, moves the buffer's reader index past them, and carries on from there when the next bytes
+/// are appended to the same buffer. Decoding a reply therefore costs time linear in its size,
+/// however many reads it arrives in. A scalar (a line, a bulk string) is taken whole or not at
+/// all: a partial one stays in the buffer, untouched.
+///
+/// Bytes that do not follow the protocol throw `CacheError(.protocolError)`; lengths, nesting and
+/// line lengths are bounded by ``Limits``, and so is the memory one reply may take
+/// (``Limits/maxReplyBytes``, `CacheError(.tooLarge)`), so a hostile or broken peer can neither
+/// crash the decoder nor make it allocate without bound. After a throw the decoder has dropped
+/// the reply in progress; the stream it came from is no longer in step and should be closed.
 /// Attributes (`|`) are read and discarded. Streamed strings and aggregates (`$?`, `*?`) are
 /// refused: Redis never sends them in reply to the commands Spillway uses.
 public struct RESPDecoder: Sendable {
@@ -21,163 +31,325 @@ public struct RESPDecoder: Sendable {
         public var maxAggregateCount: Int
         /// The longest simple line (`+`, `-`, `:`, `,`, `(`, `#`, `_` and headers), in bytes.
         public var maxLineLength: Int
+        /// The most one reply may cost, in bytes: its bytes on the wire plus
+        /// ``elementOverhead`` for every value inside an aggregate (what the decoded elements
+        /// take in memory). Default 512 MiB, in the spirit of Redis's `proto-max-bulk-len`. A
+        /// reply that would go past it, or whose declared sizes show that it will, fails with
+        /// `CacheError(.tooLarge)` as soon as that is known, before its bytes are buffered; the
+        /// connection is then closed.
+        public var maxReplyBytes: Int
+
+        /// What one element of an aggregate is counted at against ``maxReplyBytes`` on top of
+        /// its wire bytes: the size of a decoded ``RESPValue``. Four million nulls (12 MB on the
+        /// wire) thus count as about 220 MB.
+        public static var elementOverhead: Int { MemoryLayout<RESPValue>.stride }
 
         /// Creates limits.
-        public init(maxDepth: Int = 32, maxBulkLength: Int = 512 * 1024 * 1024, maxAggregateCount: Int = 1 << 24, maxLineLength: Int = 64 * 1024) {
+        public init(
+            maxDepth: Int = 32, maxBulkLength: Int = 512 * 1024 * 1024, maxAggregateCount: Int = 1 << 24,
+            maxLineLength: Int = 64 * 1024, maxReplyBytes: Int = 512 * 1024 * 1024
+        ) {
             self.maxDepth = maxDepth
             self.maxBulkLength = maxBulkLength
             self.maxAggregateCount = maxAggregateCount
             self.maxLineLength = maxLineLength
+            self.maxReplyBytes = maxReplyBytes
         }
     }
 
     /// The bounds in force.
     public var limits: Limits
 
+    /// The aggregates of the reply in progress that are still open, outermost first.
+    private var open: [Frame] = []
+    /// What the reply in progress has cost so far (see ``Limits/maxReplyBytes``).
+    private var replyCost = 0
+
     /// Creates a decoder.
     public init(limits: Limits = Limits()) {
         self.limits = limits
     }
 
+    /// Whether the decoder holds part of a reply (the elements of an aggregate that has not fully
+    /// arrived).
+    public var isInsideReply: Bool { !open.isEmpty || replyCost > 0 }
+
+    /// Drops the reply in progress, if any (after the stream it came from was reset).
+    public mutating func reset() {
+        open = []
+        replyCost = 0
+    }
+
     /// Decodes one value from the front of `buffer`.
     /// - Returns: the value, with `buffer`'s reader index moved past it; or `nil` when `buffer`
-    ///   holds only part of a value (then `buffer` is unchanged).
-    /// - Throws: `CacheError(.protocolError)` when the bytes cannot be RESP.
-    public func decode(_ buffer: inout ByteBuffer) throws(CacheError) -> RESPValue? {
-        let source = buffer
-        let result: Result<(RESPValue, Int)?, CacheError> = source.withUnsafeReadableBytes { bytes in
-            var parser = Parser(bytes: bytes, source: source, limits: limits)
-            do throws(CacheError) {
-                guard let value = try parser.value(depth: 0) else { return .success(nil) }
-                return .success((value, parser.position))
-            } catch {
-                return .failure(error)
-            }
-        }
-        guard let (value, consumed) = try result.get() else { return nil }
-        buffer.moveReaderIndex(forwardBy: consumed)
-        return value
+    ///   holds only part of a value. The reader index may then have moved past the elements of a
+    ///   partial aggregate, which the decoder keeps: append the following bytes to `buffer` and
+    ///   call again.
+    /// - Throws: `CacheError(.protocolError)` when the bytes cannot be RESP,
+    ///   `CacheError(.tooLarge)` when the reply costs more than ``Limits/maxReplyBytes``.
+    public mutating func decode(_ buffer: inout ByteBuffer) throws(CacheError) -> RESPValue? {
+        var values: [RESPValue] = []
+        var single: RESPValue?
+        _ = try run(&buffer, maxCount: 1, into: &values, single: &single, one: true)
+        return single
     }
 
     /// Decodes up to `maxCount` complete values from the front of `buffer` in one pass (a
     /// pipeline's replies), appending them to `values`.
-    /// - Returns: how many values were appended; `buffer`'s reader index is moved past them, and
-    ///   a value that has only partly arrived is left in `buffer`.
-    /// - Throws: `CacheError(.protocolError)` when the bytes cannot be RESP.
-    public func decode(_ buffer: inout ByteBuffer, maxCount: Int, into values: inout [RESPValue]) throws(CacheError) -> Int {
+    /// - Returns: how many values were appended; `buffer`'s reader index is moved past them (and
+    ///   past the consumed part of a partial aggregate, as in ``decode(_:)``).
+    /// - Throws: as ``decode(_:)``.
+    public mutating func decode(_ buffer: inout ByteBuffer, maxCount: Int, into values: inout [RESPValue]) throws(CacheError) -> Int {
+        var unused: RESPValue?
+        return try run(&buffer, maxCount: maxCount, into: &values, single: &unused, one: false)
+    }
+
+    /// Decodes up to `maxCount` values: into `single` when `one` (no array traffic for the
+    /// common one-reply case), else appended to `values`.
+    private mutating func run(
+        _ buffer: inout ByteBuffer, maxCount: Int, into values: inout [RESPValue], single: inout RESPValue?, one: Bool
+    ) throws(CacheError) -> Int {
         let source = buffer
-        var count = 0
-        let result: Result<Int, CacheError> = source.withUnsafeReadableBytes { bytes in
-            var parser = Parser(bytes: bytes, source: source, limits: limits)
-            var consumed = 0
+        let limits = self.limits
+        // The parser takes the open aggregates over (moved, not shared, so that appending to
+        // them never copies) and hands them back.
+        var frames: [Frame] = []
+        swap(&frames, &self.open)
+        var cost = self.replyCost
+        let result: Result<(count: Int, consumed: Int), CacheError> = source.withUnsafeReadableBytes { bytes in
+            var parser = Parser(bytes: bytes, source: source, limits: limits, open: [], cost: cost)
+            swap(&parser.open, &frames)
+            var count = 0
             do throws(CacheError) {
-                while count < maxCount, let value = try parser.value(depth: 0) {
-                    values.append(value)
+                while count < maxCount, let value = try parser.next() {
+                    if one { single = value } else { values.append(value) }
                     count += 1
-                    consumed = parser.position
                 }
             } catch {
                 return .failure(error)
             }
-            return .success(consumed)
+            swap(&parser.open, &frames)
+            cost = parser.cost
+            return .success((count, parser.position))
         }
-        buffer.moveReaderIndex(forwardBy: try result.get())
-        return count
+        switch result {
+        case .success(let (count, consumed)):
+            swap(&frames, &self.open)
+            self.replyCost = cost
+            buffer.moveReaderIndex(forwardBy: consumed)
+            return count
+        case .failure(let error):
+            reset()
+            throw error
+        }
     }
 }
 
 extension RESPDecoder {
-    /// One pass over the readable bytes. Every method returns `nil` when the input ends early.
+    /// An aggregate whose elements are still arriving.
+    struct Frame: Sendable {
+        enum Kind: Sendable { case array, set, push, map, attribute }
+        var kind: Kind
+        /// Values still to read (for a map or an attribute: keys and values).
+        var remaining: Int
+        /// The elements so far (array, set, push).
+        var elements: [RESPValue] = []
+        /// The entries so far (map).
+        var entries: [RESPMapEntry] = []
+        /// A map entry's key, waiting for its value.
+        var key: RESPValue?
+
+        /// Adds one element.
+        mutating func add(_ value: RESPValue) {
+            remaining -= 1
+            switch kind {
+            case .array, .set, .push: elements.append(value)
+            case .map:
+                if let pending = key {
+                    entries.append(RESPMapEntry(key: pending, value: value))
+                    key = nil
+                } else {
+                    key = value
+                }
+            case .attribute: break  // read and discarded
+            }
+        }
+
+        /// The finished value; `nil` for an attribute (it annotates the value that follows).
+        func finished() -> RESPValue? {
+            switch kind {
+            case .array: .array(elements)
+            case .set: .set(elements)
+            case .push: .push(elements)
+            case .map: .map(entries)
+            case .attribute: nil
+            }
+        }
+    }
+
+    /// One pass over the readable bytes, resuming the aggregates left open by the last pass.
     struct Parser {
         let bytes: UnsafeRawBufferPointer
         let source: ByteBuffer
         let limits: Limits
+        var open: [Frame]
+        var cost: Int
+        /// The end of what has been consumed (committed to `open` or returned).
         var position = 0
 
-        init(bytes: UnsafeRawBufferPointer, source: ByteBuffer, limits: Limits) {
+        init(bytes: UnsafeRawBufferPointer, source: ByteBuffer, limits: Limits, open: [Frame], cost: Int) {
             self.bytes = bytes
             self.source = source
             self.limits = limits
+            self.open = open
+            self.cost = cost
         }
 
         static func failure(_ message: String) -> CacheError {
             CacheError(.protocolError, "invalid RESP: \(message)")
         }
 
-        mutating func value(depth: Int) throws(CacheError) -> RESPValue? {
+        /// One piece of a value read off the wire.
+        enum Item {
+            /// A complete scalar.
+            case value(RESPValue)
+            /// The header of an aggregate whose elements follow.
+            case aggregate(Frame.Kind, count: Int)
+        }
+
+        /// The next complete top-level value, or `nil` when the bytes run out (everything complete
+        /// so far is kept in `open`).
+        mutating func next() throws(CacheError) -> RESPValue? {
+            while true {
+                // Close every aggregate that has all its elements.
+                if let last = open.last, last.remaining == 0 {
+                    let frame = open.removeLast()
+                    guard let value = frame.finished() else { continue }  // an attribute
+                    if let top = try deliver(value) { return top }
+                    continue
+                }
+                let start = position
+                guard let item = try item() else {
+                    position = start
+                    return nil
+                }
+                try charge(position - start)
+                switch item {
+                case .value(let value):
+                    if let top = try deliver(value) { return top }
+                case .aggregate(let kind, let count):
+                    guard open.count < limits.maxDepth else { throw Self.failure("nesting deeper than \(limits.maxDepth)") }
+                    let values = kind == .map || kind == .attribute ? 2 * count : count
+                    // Every element takes at least 3 bytes and one element's overhead: refuse at
+                    // once what cannot fit.
+                    if values > (limits.maxReplyBytes - cost) / (3 + Limits.elementOverhead) {
+                        throw Self.tooLarge(limits)
+                    }
+                    if values == 0, let value = Frame(kind: kind, remaining: 0).finished() {
+                        if let top = try deliver(value) { return top }
+                        continue
+                    }
+                    var frame = Frame(kind: kind, remaining: values)
+                    // Reserve for what can be in the bytes at hand, not what the header claims.
+                    let room = min(count, (bytes.count - position) / 3 + 1)
+                    switch kind {
+                    case .array, .set, .push: frame.elements.reserveCapacity(room)
+                    case .map: frame.entries.reserveCapacity(room)
+                    case .attribute: break
+                    }
+                    open.append(frame)
+                }
+            }
+        }
+
+        /// Hands a finished value to the innermost open aggregate; returns it when there is
+        /// none (it is a whole reply).
+        mutating func deliver(_ value: RESPValue) throws(CacheError) -> RESPValue? {
+            guard !open.isEmpty else {
+                cost = 0
+                return value
+            }
+            try charge(Limits.elementOverhead)
+            open[open.count - 1].add(value)
+            return nil
+        }
+
+        mutating func charge(_ bytes: Int) throws(CacheError) {
+            cost += bytes
+            if cost > limits.maxReplyBytes { throw Self.tooLarge(limits) }
+        }
+
+        static func tooLarge(_ limits: Limits) -> CacheError {
+            CacheError(.tooLarge, "Redis reply larger than maxReplyBytes (\(limits.maxReplyBytes) bytes)")
+        }
+
+        /// Reads one scalar or aggregate header at `position`; `nil` when the bytes run out.
+        mutating func item() throws(CacheError) -> Item? {
             guard position < bytes.count else { return nil }
             let start = position
             let type = bytes[position]
             position += 1
-            let result: RESPValue?
             switch type {
             case UInt8(ascii: "+"):
-                guard let range = try line() else { return reset(start) }
-                result = .simpleString(slice(range))
+                guard let range = try line() else { return nil }
+                return .value(.simpleString(slice(range)))
             case UInt8(ascii: "-"):
-                guard let range = try line() else { return reset(start) }
-                result = .error(slice(range))
+                guard let range = try line() else { return nil }
+                return .value(.error(slice(range)))
             case UInt8(ascii: ":"):
-                guard let range = try line() else { return reset(start) }
-                result = .integer(try integer(range))
+                guard let range = try line() else { return nil }
+                return .value(.integer(try integer(range)))
             case UInt8(ascii: "$"):
-                guard let range = try bulk(allowNull: true) else { return reset(start) }
-                if let range { result = .bulkString(slice(range)) } else { result = .null }
+                guard let range = try bulk(allowNull: true) else { return nil }
+                if let range { return .value(.bulkString(slice(range))) }
+                return .value(.null)
             case UInt8(ascii: "!"):
-                guard let range = try bulk(allowNull: false), let range else { return reset(start) }
-                result = .error(slice(range))
+                guard let range = try bulk(allowNull: false), let range else { return nil }
+                return .value(.error(slice(range)))
             case UInt8(ascii: "="):
-                guard let range = try bulk(allowNull: false), let range else { return reset(start) }
+                guard let range = try bulk(allowNull: false), let range else { return nil }
                 guard range.count >= 4, bytes[range.lowerBound + 3] == UInt8(ascii: ":") else {
                     throw Self.failure("verbatim string without a format prefix")
                 }
-                result = .verbatimString(format: slice(range.lowerBound..<range.lowerBound + 3), slice(range.lowerBound + 4..<range.upperBound))
+                return .value(.verbatimString(format: slice(range.lowerBound..<range.lowerBound + 3), slice(range.lowerBound + 4..<range.upperBound)))
             case UInt8(ascii: "_"):
-                guard let range = try line() else { return reset(start) }
+                guard let range = try line() else { return nil }
                 guard range.isEmpty else { throw Self.failure("null with a payload") }
-                result = .null
+                return .value(.null)
             case UInt8(ascii: ","):
-                guard let range = try line() else { return reset(start) }
-                result = .double(try double(range))
+                guard let range = try line() else { return nil }
+                return .value(.double(try double(range)))
             case UInt8(ascii: "#"):
-                guard let range = try line() else { return reset(start) }
+                guard let range = try line() else { return nil }
                 guard range.count == 1 else { throw Self.failure("boolean is not t or f") }
                 switch bytes[range.lowerBound] {
-                case UInt8(ascii: "t"): result = .boolean(true)
-                case UInt8(ascii: "f"): result = .boolean(false)
+                case UInt8(ascii: "t"): return .value(.boolean(true))
+                case UInt8(ascii: "f"): return .value(.boolean(false))
                 default: throw Self.failure("boolean is not t or f")
                 }
             case UInt8(ascii: "("):
-                guard let range = try line() else { return reset(start) }
+                guard let range = try line() else { return nil }
                 try validateBigNumber(range)
-                result = .bigNumber(slice(range))
+                return .value(.bigNumber(slice(range)))
             case UInt8(ascii: "*"):
-                guard let elements = try aggregate(depth: depth, allowNull: true) else { return reset(start) }
-                if let elements { result = .array(elements) } else { result = .null }
+                guard let header = try length(limit: limits.maxAggregateCount, allowNull: true) else { return nil }
+                guard let count = header else { return .value(.null) }
+                return .aggregate(.array, count: count)
             case UInt8(ascii: "~"):
-                guard let elements = try aggregate(depth: depth, allowNull: false), let elements else { return reset(start) }
-                result = .set(elements)
+                guard let header = try length(limit: limits.maxAggregateCount, allowNull: false), let count = header else { return nil }
+                return .aggregate(.set, count: count)
             case UInt8(ascii: ">"):
-                guard let elements = try aggregate(depth: depth, allowNull: false), let elements else { return reset(start) }
-                result = .push(elements)
+                guard let header = try length(limit: limits.maxAggregateCount, allowNull: false), let count = header else { return nil }
+                return .aggregate(.push, count: count)
             case UInt8(ascii: "%"):
-                guard let entries = try map(depth: depth) else { return reset(start) }
-                result = .map(entries)
+                guard let header = try length(limit: limits.maxAggregateCount, allowNull: false), let count = header else { return nil }
+                return .aggregate(.map, count: count)
             case UInt8(ascii: "|"):
-                // An attribute: read it, discard it, then read the value it annotates.
-                guard try map(depth: depth) != nil else { return reset(start) }
-                result = try value(depth: depth + 1)
+                guard let header = try length(limit: limits.maxAggregateCount, allowNull: false), let count = header else { return nil }
+                return .aggregate(.attribute, count: count)
             default:
                 throw Self.failure("unknown type byte 0x\(String(type, radix: 16)) at offset \(start)")
             }
-            if result == nil { position = start }
-            return result
-        }
-
-        /// Rewinds to `start` and reports that more input is needed.
-        mutating func reset(_ start: Int) -> RESPValue? {
-            position = start
-            return nil
         }
 
         // MARK: Lines and numbers
@@ -203,24 +375,15 @@ extension RESPDecoder {
         }
 
         func integer(_ range: Range<Int>) throws(CacheError) -> Int64 {
-            var i = range.lowerBound
-            var negative = false
-            if i < range.upperBound, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") {
-                negative = bytes[i] == UInt8(ascii: "-")
-                i += 1
+            do throws(DecimalInteger.Failure) {
+                return try DecimalInteger.parse(UnsafeRawBufferPointer(rebasing: bytes[range]))
+            } catch {
+                switch error {
+                case .empty: throw Self.failure("empty integer")
+                case .nonDigit: throw Self.failure("non-digit in integer")
+                case .overflow: throw Self.failure("integer out of range")
+                }
             }
-            guard i < range.upperBound else { throw Self.failure("empty integer") }
-            var value: Int64 = 0
-            while i < range.upperBound {
-                let digit = bytes[i] &- UInt8(ascii: "0")
-                guard digit < 10 else { throw Self.failure("non-digit in integer") }
-                let (m, o1) = value.multipliedReportingOverflow(by: 10)
-                let (s, o2) = negative ? m.subtractingReportingOverflow(Int64(digit)) : m.addingReportingOverflow(Int64(digit))
-                guard !o1, !o2 else { throw Self.failure("integer out of range") }
-                value = s
-                i += 1
-            }
-            return value
         }
 
         func double(_ range: Range<Int>) throws(CacheError) -> Double {
@@ -257,13 +420,12 @@ extension RESPDecoder {
 
         /// The payload range of a `$`, `!` or `=` value; `.some(nil)` for a RESP2 null.
         mutating func bulk(allowNull: Bool) throws(CacheError) -> Range<Int>?? {
-            let start = position
+            let headerStart = position - 1
             guard let header = try length(limit: limits.maxBulkLength, allowNull: allowNull) else { return nil }
             guard let count = header else { return .some(nil) }
-            guard bytes.count - position >= count + 2 else {
-                position = start
-                return nil
-            }
+            // Refuse a string that cannot fit before waiting for (and buffering) its bytes.
+            if count > limits.maxReplyBytes - cost - (position - headerStart) - 2 { throw Self.tooLarge(limits) }
+            guard bytes.count - position >= count + 2 else { return nil }
             let range = position..<position + count
             guard bytes[range.upperBound] == UInt8(ascii: "\r"), bytes[range.upperBound + 1] == UInt8(ascii: "\n") else {
                 throw Self.failure("bulk string not terminated by CRLF")
@@ -274,36 +436,6 @@ extension RESPDecoder {
 
         func slice(_ range: Range<Int>) -> ByteBuffer {
             source.getSlice(at: source.readerIndex + range.lowerBound, length: range.count)!
-        }
-
-        // MARK: Aggregates
-
-        mutating func aggregate(depth: Int, allowNull: Bool) throws(CacheError) -> [RESPValue]?? {
-            guard depth < limits.maxDepth else { throw Self.failure("nesting deeper than \(limits.maxDepth)") }
-            guard let header = try length(limit: limits.maxAggregateCount, allowNull: allowNull) else { return nil }
-            guard let count = header else { return .some(nil) }
-            // Every element takes at least 3 bytes: wait for them before allocating anything.
-            guard (bytes.count - position) / 3 >= count else { return nil }
-            var elements: [RESPValue] = []
-            elements.reserveCapacity(count)
-            for _ in 0..<count {
-                guard let element = try value(depth: depth + 1) else { return nil }
-                elements.append(element)
-            }
-            return .some(elements)
-        }
-
-        mutating func map(depth: Int) throws(CacheError) -> [RESPMapEntry]? {
-            guard depth < limits.maxDepth else { throw Self.failure("nesting deeper than \(limits.maxDepth)") }
-            guard let header = try length(limit: limits.maxAggregateCount, allowNull: false), let count = header else { return nil }
-            guard (bytes.count - position) / 6 >= count else { return nil }
-            var entries: [RESPMapEntry] = []
-            entries.reserveCapacity(count)
-            for _ in 0..<count {
-                guard let key = try value(depth: depth + 1), let value = try value(depth: depth + 1) else { return nil }
-                entries.append(RESPMapEntry(key: key, value: value))
-            }
-            return entries
         }
     }
 }

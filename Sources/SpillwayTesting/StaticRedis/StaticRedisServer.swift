@@ -2,12 +2,17 @@ public import NIOCore
 import NIOPosix
 public import Spillway
 
-/// A tiny in-process RESP server on 127.0.0.1 for benchmarks: `SET` answers `+OK` (a null
-/// with the `GET` option: there is never a previous value), `GET`
-/// answers one fixed bulk string, `HELLO` a minimal RESP3 map, `PING` `+PONG`, anything else an
-/// error. It stores nothing and allocates next to nothing per command (replies are prebuilt and
-/// shared), so a client's round-trip cost is what a benchmark on it measures, without a real
-/// server's latency or noise.
+/// A tiny in-process RESP server on 127.0.0.1, the one fake Redis of the package, in two modes:
+///
+/// - **Static** (``start(getValue:group:)``), for benchmarks: `SET` answers `+OK` (a null with
+///   the `GET` option: there is never a previous value), `GET` answers one fixed bulk string,
+///   `HELLO` a minimal RESP3 map, `PING` `+PONG`, anything else an error. It stores nothing and
+///   allocates next to nothing per command (replies are prebuilt and shared), so a client's
+///   round-trip cost is what a benchmark on it measures, without a real server's latency or noise.
+/// - **Scripted** (``start(group:script:)``, ``withServer(_:_:)``), for protocol failures a real
+///   Redis will not produce on demand: a connection dropped mid-pipeline, a reply that never
+///   comes, late or malformed replies. A ``Script`` sees each command's arguments and returns an
+///   ``Action``.
 ///
 /// ```swift
 /// let server = try await StaticRedisServer.start(getValue: ByteBuffer(repeating: 0x61, count: 100))
@@ -17,6 +22,20 @@ public import Spillway
 /// await server.stop()
 /// ```
 public final class StaticRedisServer: Sendable {
+    /// What a scripted server does with one command.
+    public enum Action: Sendable {
+        /// Sends these raw bytes (RESP, written as text: `"+OK\r\n"`).
+        case reply(String)
+        /// Sends these raw bytes, then closes the connection (later commands are dropped).
+        case replyAndClose(String)
+        /// Sends nothing.
+        case ignore
+    }
+
+    /// Decides a scripted server's answer to one command, given its arguments (the command's
+    /// name first) as UTF-8 text. It is called on the connection's event loop, in order.
+    public typealias Script = @Sendable ([String]) -> Action
+
     /// The port it listens on, on 127.0.0.1.
     public let port: Int
     private let channel: any Channel
@@ -39,6 +58,38 @@ public final class StaticRedisServer: Sendable {
         }
     }
 
+    /// Starts a scripted server on 127.0.0.1 and a free port.
+    /// - Parameters:
+    ///   - group: the event loops to run on; NIO's shared singleton group by default.
+    ///   - script: what to answer to each command.
+    /// - Throws: ``CacheError`` with `.connection` when it cannot listen.
+    public static func start(group: (any EventLoopGroup)? = nil, script: @escaping Script) async throws(CacheError) -> StaticRedisServer {
+        do {
+            return try await bind(getValue: ByteBuffer(), group: group, script: script).get()
+        } catch {
+            throw listenError(error)
+        }
+    }
+
+    /// Runs `body` with a scripted server (``start(group:script:)``) and stops the server
+    /// afterwards, also when `body` throws.
+    /// - Throws: ``CacheError`` with `.connection` when the server cannot listen, or what `body`
+    ///   throws.
+    public static func withServer<R>(_ script: @escaping Script, _ body: (StaticRedisServer) async throws -> R) async throws -> R {
+        let server = try await start(script: script)
+        do {
+            let result = try await body(server)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    /// The RESP bulk string holding `text`: `$<length>\r\n<text>\r\n`, for scripted replies.
+    public static func bulk(_ text: String) -> String { "$\(text.utf8.count)\r\n\(text)\r\n" }
+
     /// Starts a server like ``start(getValue:group:)``, blocking the calling thread until it
     /// listens: for synchronous set-up code such as a benchmark suite's registration.
     /// - Throws: ``CacheError`` with `.connection` when it cannot listen.
@@ -51,14 +102,14 @@ public final class StaticRedisServer: Sendable {
         }
     }
 
-    private static func bind(getValue: ByteBuffer, group: (any EventLoopGroup)?) -> EventLoopFuture<StaticRedisServer> {
+    private static func bind(getValue: ByteBuffer, group: (any EventLoopGroup)?, script: Script? = nil) -> EventLoopFuture<StaticRedisServer> {
         let replies = StaticRedisReplies(getValue: getValue)
         return ServerBootstrap(group: group ?? MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(StaticRedisHandler(replies: replies))
+                    try child.pipeline.syncOperations.addHandler(StaticRedisHandler(replies: replies, script: script))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)

@@ -6,9 +6,8 @@ import Testing
 
 @Suite("RESP decoder")
 struct RESPDecoderTests {
-    let decoder = RESPDecoder()
-
     func decodeAll(_ text: String) throws -> [RESPValue] {
+        var decoder = RESPDecoder()
         var buffer = ByteBuffer(string: text)
         var values: [RESPValue] = []
         while let value = try decoder.decode(&buffer) { values.append(value) }
@@ -38,29 +37,34 @@ struct RESPDecoderTests {
     @Test("integer limits")
     func integers() throws {
         #expect(try decodeAll(":9223372036854775807\r\n:-9223372036854775808\r\n") == [.integer(.max), .integer(.min)])
+        var decoder = RESPDecoder()
         var overflow = s(":9223372036854775808\r\n")
         #expect(throws: CacheError.self) { try decoder.decode(&overflow) }
     }
 
-    @Test("every prefix of a stream is incomplete and leaves the buffer untouched")
+    @Test("every prefix of a stream is incomplete, and the rest completes it without parsing again")
     func partialFrames() throws {
         let stream = "*3\r\n$3\r\nfoo\r\n%1\r\n+a\r\n*2\r\n:1\r\n_\r\n,1.5\r\n"
         let bytes = Array(stream.utf8)
-        for cut in 0..<bytes.count {
-            var buffer = ByteBuffer(bytes: bytes[0..<cut])
-            let before = buffer.readerIndex
-            #expect(try decoder.decode(&buffer) == nil, "prefix of \(cut) bytes")
-            #expect(buffer.readerIndex == before)
-        }
+        var reference = RESPDecoder()
         var whole = ByteBuffer(bytes: bytes)
-        let value = try #require(try decoder.decode(&whole))
-        #expect(value.elements?.count == 3)
-        #expect(whole.readableBytes == 0)
+        let expected = try #require(try reference.decode(&whole))
+        #expect(expected.elements?.count == 3)
+        #expect(whole.readableBytes == 0 && !reference.isInsideReply)
+        for cut in 0..<bytes.count {
+            var decoder = RESPDecoder()
+            var buffer = ByteBuffer(bytes: bytes[0..<cut])
+            #expect(try decoder.decode(&buffer) == nil, "prefix of \(cut) bytes")
+            buffer.writeBytes(bytes[cut...])
+            #expect(try decoder.decode(&buffer) == expected, "cut at \(cut)")
+            #expect(buffer.readableBytes == 0 && !decoder.isInsideReply)
+        }
     }
 
     @Test("bytes fed one at a time decode to the same values")
     func byteByByte() throws {
         let stream = "+OK\r\n$3\r\nabc\r\n*2\r\n:1\r\n:2\r\n"
+        var decoder = RESPDecoder()
         var buffer = ByteBuffer()
         var values: [RESPValue] = []
         for byte in stream.utf8 {
@@ -79,6 +83,7 @@ struct RESPDecoderTests {
         ]
     )
     func garbage(_ text: String) {
+        var decoder = RESPDecoder()
         var buffer = ByteBuffer(string: text)
         #expect {
             _ = try decoder.decode(&buffer)
@@ -89,6 +94,7 @@ struct RESPDecoderTests {
 
     @Test("nesting deeper than the limit is refused, not recursed into")
     func depth() throws {
+        var decoder = RESPDecoder()
         var deep = ByteBuffer(string: String(repeating: "*1\r\n", count: 10_000) + ":1\r\n")
         #expect(throws: CacheError.self) { try decoder.decode(&deep) }
         var ok = ByteBuffer(string: String(repeating: "*1\r\n", count: 31) + ":1\r\n")
@@ -97,13 +103,15 @@ struct RESPDecoderTests {
 
     @Test("huge declared sizes neither allocate nor wait forever")
     func declaredSizes() throws {
+        var decoder = RESPDecoder(limits: .init(maxReplyBytes: .max))
         var count = ByteBuffer(string: "*16777216\r\n:1\r\n")
         #expect(try decoder.decode(&count) == nil)
+        var fresh = RESPDecoder()
         var tooMany = ByteBuffer(string: "*16777217\r\n")
-        #expect(throws: CacheError.self) { try decoder.decode(&tooMany) }
+        #expect(throws: CacheError.self) { try fresh.decode(&tooMany) }
         var longLine = ByteBuffer(string: "+" + String(repeating: "a", count: 70_000))
-        #expect(throws: CacheError.self) { try decoder.decode(&longLine) }
-        let small = RESPDecoder(limits: .init(maxBulkLength: 10))
+        #expect(throws: CacheError.self) { try fresh.decode(&longLine) }
+        var small = RESPDecoder(limits: .init(maxBulkLength: 10))
         var bulk = ByteBuffer(string: "$11\r\n")
         #expect(throws: CacheError.self) { try small.decode(&bulk) }
     }
@@ -120,6 +128,7 @@ struct RESPDecoderTests {
                 let r = generator.next()
                 buffer.writeInteger(r % 4 == 0 ? UInt8(truncatingIfNeeded: r >> 8) : alphabet[Int((r >> 8) % UInt64(alphabet.count))])
             }
+            var decoder = RESPDecoder()
             do {
                 while let _ = try decoder.decode(&buffer) {}
             } catch {
@@ -146,6 +155,7 @@ struct RESPDecoderTests {
 
     @Test("a batch decodes up to its count in one pass and leaves a partial value in place")
     func batchDecoding() throws {
+        var decoder = RESPDecoder()
         var buffer = ByteBuffer(string: "$1\r\na\r\n:2\r\n+OK\r\n$5\r\nhel")
         var values: [RESPValue] = []
         #expect(try decoder.decode(&buffer, maxCount: 2, into: &values) == 2)
@@ -158,5 +168,73 @@ struct RESPDecoderTests {
         #expect(values.last == .bulkString(s("hello")) && buffer.readableBytes == 0)
         var bad = ByteBuffer(string: ":1\r\n?x\r\n")
         #expect(throws: CacheError.self) { try decoder.decode(&bad, maxCount: 5, into: &values) }
+    }
+
+    /// `count` elements of `element`, as an array reply, in reads of `readSize` bytes.
+    static func arrayReply(_ count: Int, element: String, readSize: Int) -> [ByteBuffer] {
+        var whole = ByteBuffer(string: "*\(count)\r\n")
+        let one = ByteBuffer(string: element)
+        for _ in 0..<count { whole.writeImmutableBuffer(one) }
+        var reads: [ByteBuffer] = []
+        while whole.readableBytes > 0 { reads.append(whole.readSlice(length: min(readSize, whole.readableBytes))!) }
+        return reads
+    }
+
+    @Test("a big array arriving in 64 KiB reads is consumed as it comes: only a partial element waits")
+    func bigArrayInReads() throws {
+        let reads = Self.arrayReply(200_000, element: "$5\r\nvalue\r\n", readSize: 64 * 1024)
+        var reader = RESPReplyReader(decoder: RESPDecoder())
+        var reply: RESPValue?
+        for (index, read) in reads.enumerated() {
+            reader.append(read)
+            reply = try reader.next()
+            if index < reads.count - 1 {
+                #expect(reply == nil)
+                // Everything but one partial element (11 bytes) has been taken by the decoder, so
+                // nothing is parsed twice.
+                #expect(reader.bufferedBytes < 11, "read \(index) left \(reader.bufferedBytes) bytes")
+                #expect(reader.decoder.isInsideReply)
+            }
+        }
+        let elements = try #require(reply?.elements)
+        #expect(elements.count == 200_000)
+        #expect(elements.allSatisfy { $0 == .bulkString(ByteBuffer(string: "value")) })
+        #expect(reader.bufferedBytes == 0 && !reader.decoder.isInsideReply)
+    }
+
+    @Test("one reply's cost is capped by maxReplyBytes with tooLarge; the cap is per reply")
+    func replyCap() throws {
+        let overhead = RESPDecoder.Limits.elementOverhead
+        // 1,000 nulls cost 3 + overhead each, plus the header.
+        let nulls = "*1000\r\n" + String(repeating: "_\r\n", count: 1000)
+        let needed = 7 + 1000 * (3 + overhead)
+        var fits = RESPDecoder(limits: .init(maxReplyBytes: needed))
+        var twice = ByteBuffer(string: nulls + nulls)
+        #expect(try fits.decode(&twice)?.elements?.count == 1000)
+        #expect(try fits.decode(&twice)?.elements?.count == 1000, "the second reply starts from zero")
+
+        func tooLarge(_ limit: Int, _ text: String, fedInReadsOf readSize: Int = .max) -> Bool {
+            var decoder = RESPDecoder(limits: .init(maxReplyBytes: limit))
+            var buffer = ByteBuffer()
+            var bytes = ByteBuffer(string: text)
+            do {
+                while bytes.readableBytes > 0 {
+                    var read = bytes.readSlice(length: min(readSize, bytes.readableBytes))!
+                    buffer.writeBuffer(&read)
+                    while try decoder.decode(&buffer) != nil {}
+                }
+                return false
+            } catch {
+                return error.code == .tooLarge && !decoder.isInsideReply
+            }
+        }
+        #expect(tooLarge(needed - 1, nulls, fedInReadsOf: 100), "one byte short, found while the elements arrive")
+        #expect(tooLarge(needed - 1, "*1000\r\n"), "refused from the header alone, before any element")
+        #expect(tooLarge(1000, "$1000\r\n"), "a bulk string above the cap is refused at its header")
+        #expect(!tooLarge(1000, "$980\r\n" + String(repeating: "x", count: 980) + "\r\n"))
+        // Four million nulls (12 MB on the wire) are refused under a 64 MiB cap.
+        #expect(tooLarge(64 << 20, "*4000000\r\n"))
+        // Nested aggregates count their elements at every level.
+        #expect(tooLarge(2 * overhead + 20, "*1\r\n*1\r\n*1\r\n:1\r\n"))
     }
 }

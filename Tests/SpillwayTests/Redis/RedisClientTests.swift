@@ -208,6 +208,33 @@ struct RedisClientTests {
         }
     }
 
+    @Test("a reply above maxReplyBytes fails its command with tooLarge, and the next command runs on a fresh connection")
+    func replyCap() async throws {
+        try await withClient(configure: {
+            $0.decoderLimits.maxReplyBytes = 64 * 1024
+            $0.maxConnections = 1
+        }) { _, client in
+            _ = try await client.execute(.set("big", ByteBuffer(repeating: 0x61, count: 100_000), SetOptions()))
+            _ = try await client.execute(.set("small", ByteBuffer(string: "ok"), SetOptions()))
+            await #expect {
+                _ = try await client.execute(.get("big"))
+            } throws: { error in
+                (error as? CacheError)?.code == .tooLarge
+            }
+            guard case .value(let small) = try await client.execute(.get("small")) else { Issue.record("get"); return }
+            #expect(small == ByteBuffer(string: "ok"))
+            // 2,000 nulls are 6 KB on the wire but cost about 100 KB decoded.
+            let keys = (0..<2000).map { CacheKey("missing:\($0)") }
+            await #expect {
+                _ = try await client.execute(.mget(keys))
+            } throws: { error in
+                (error as? CacheError)?.code == .tooLarge
+            }
+            guard case .values(let few) = try await client.execute(.mget(Array(keys.prefix(100)))) else { Issue.record("mget"); return }
+            #expect(few.count == 100 && few.allSatisfy { $0 == nil })
+        }
+    }
+
     @Test("memoryStats reads INFO memory and DBSIZE")
     func memoryStats() async throws {
         try await withClient(RedisServer.Options(maxMemory: 10 * 1024 * 1024)) { _, client in

@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import Spillway
 import SpillwayRedis
+import SpillwayTesting
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ import Testing
 struct RedisConnectionTests {
     static let refuseHello = "-ERR unknown command 'HELLO', with args beginning with: '3'\r\n"
 
-    func configuration(_ server: FakeRedisServer, commandTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(5)) -> RedisConfiguration {
+    func configuration(_ server: StaticRedisServer, commandTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(5)) -> RedisConfiguration {
         RedisConfiguration(host: "127.0.0.1", port: server.port, connectTimeout: connectTimeout, commandTimeout: commandTimeout)
     }
 
@@ -28,14 +29,14 @@ struct RedisConnectionTests {
     @Test("a drop mid-pipeline fails the unanswered commands and never mismatches a reply")
     func dropMidPipeline() async throws {
         let received = Mutex(0)
-        try await FakeRedisServer.withServer({ args in
+        try await StaticRedisServer.withServer({ args in
             if args.first == "HELLO" { return .reply(Self.refuseHello) }
             let n = received.withLock { n in
                 n += 1
                 return n
             }
             // Five answers, then half a reply and a hang-up.
-            return n <= 5 ? .reply(bulk(args[1])) : .replyAndClose("$3\r\nab")
+            return n <= 5 ? .reply(StaticRedisServer.bulk(args[1])) : .replyAndClose("$3\r\nab")
         }) { server in
             let connection = try await RedisConnection.connect(configuration: configuration(server), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
             #expect(connection.protocolVersion == .resp2)
@@ -69,7 +70,7 @@ struct RedisConnectionTests {
 
     @Test("an overdue reply fails with timeout, closes the connection, and the client reconnects")
     func commandTimeout() async throws {
-        try await FakeRedisServer.withServer({ args in
+        try await StaticRedisServer.withServer({ args in
             switch args.first {
             case "HELLO": .reply(Self.refuseHello)
             case "BLOCK": .ignore
@@ -96,7 +97,7 @@ struct RedisConnectionTests {
 
     @Test("a server that never answers the handshake times out the connect")
     func handshakeTimeout() async throws {
-        try await FakeRedisServer.withServer({ _ in .ignore }) { server in
+        try await StaticRedisServer.withServer({ _ in .ignore }) { server in
             let client = try RedisClient(configuration: configuration(server, commandTimeout: .milliseconds(100), connectTimeout: .milliseconds(300)))
             do {
                 _ = try await client.send("PING")
@@ -127,13 +128,13 @@ struct RedisConnectionTests {
     @Test("a cancelled wait leaves its slot, so the late reply does not reach the next command")
     func cancellation() async throws {
         let (slowArrived, signal) = AsyncStream<Void>.makeStream()
-        try await FakeRedisServer.withServer({ args in
+        try await StaticRedisServer.withServer({ args in
             switch args.first {
             case "HELLO": return .reply(Self.refuseHello)
             case "SLOW":
                 signal.yield()
                 return .ignore
-            default: return .reply(bulk("late") + bulk(args[1]))
+            default: return .reply(StaticRedisServer.bulk("late") + StaticRedisServer.bulk(args[1]))
             }
         }) { server in
             let connection = try await RedisConnection.connect(configuration: configuration(server), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
@@ -158,7 +159,7 @@ struct RedisConnectionTests {
 
     @Test("bytes that are not RESP fail with protocolError and close the connection")
     func garbageReply() async throws {
-        try await FakeRedisServer.withServer({ args in
+        try await StaticRedisServer.withServer({ args in
             args.first == "HELLO" ? .reply(Self.refuseHello) : .reply("?what\r\n")
         }) { server in
             let connection = try await RedisConnection.connect(configuration: configuration(server), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
@@ -175,10 +176,10 @@ struct RedisConnectionTests {
 
     @Test("a pipeline's replies are collected in order, skipping an out-of-band push between them")
     func pipelineWithPush() async throws {
-        try await FakeRedisServer.withServer({ args in
+        try await StaticRedisServer.withServer({ args in
             if args.first == "HELLO" { return .reply(Self.refuseHello) }
             // Before the third reply, a RESP3 push that belongs to no command.
-            return args[1] == "2" ? .reply(">2\r\n+message\r\n+x\r\n" + bulk(args[1])) : .reply(bulk(args[1]))
+            return args[1] == "2" ? .reply(">2\r\n+message\r\n+x\r\n" + StaticRedisServer.bulk(args[1])) : .reply(StaticRedisServer.bulk(args[1]))
         }) { server in
             let connection = try await RedisConnection.connect(configuration: configuration(server), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
             var batch = ByteBuffer()

@@ -353,29 +353,10 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
     }
 
     /// The value as a 64-bit integer, as `Int64(String)` parses it (an optional sign, then
-    /// digits), or `nil`. Parsed from the bytes, with no `String`.
+    /// digits), or `nil`. Parsed from the bytes, with no `String` (``DecimalInteger``).
     private static func integer(_ value: ByteBuffer) -> Int64? {
-        let bytes = value.readableBytesView
-        guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
-        var index = bytes.startIndex
-        var negative = false
-        if bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
-            negative = bytes[index] == UInt8(ascii: "-")
-            index = bytes.index(after: index)
-            guard index < bytes.endIndex else { return nil }
-        }
-        var result: Int64 = 0
-        while index < bytes.endIndex {
-            let byte = bytes[index]
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let digit = Int64(byte - UInt8(ascii: "0"))
-            let (shifted, o1) = result.multipliedReportingOverflow(by: 10)
-            let (next, o2) = negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
-            if o1 || o2 { return nil }
-            result = next
-            index = bytes.index(after: index)
-        }
-        return result
+        guard value.readableBytes <= 20 else { return nil }
+        return value.withUnsafeReadableBytes { DecimalInteger.parseOrNil($0) }
     }
 
     private static func tooLarge() -> CacheError {

@@ -1,0 +1,71 @@
+package import NIOCore
+package import Spillway
+
+/// The replies of one connection as their bytes arrive: the reads appended in order, and the
+/// ``RESPDecoder`` that takes complete replies off the front.
+///
+/// Costs stay linear in the bytes received, however a reply is cut into reads: the decoder keeps
+/// its place inside a partial aggregate, and the reader never copies consumed bytes. When a read
+/// leaves a partial value behind after something was consumed, only that partial value is copied
+/// to a fresh buffer (once); later reads are appended to it in place.
+package struct RESPReplyReader: Sendable {
+    package var decoder: RESPDecoder
+    private var buffer: ByteBuffer?
+
+    package init(decoder: RESPDecoder) {
+        self.decoder = decoder
+    }
+
+    /// The bytes received and not yet taken as (part of) a reply.
+    package var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
+
+    /// Appends one read.
+    package mutating func append(_ read: ByteBuffer) {
+        guard var current = buffer.take(), current.readableBytes > 0 else {
+            buffer = read
+            return
+        }
+        var read = read
+        if current.readerIndex > 0 {
+            // Values sliced off `current` still share its storage: writing to it would copy all
+            // of it. Start a fresh buffer holding only the unread rest.
+            var fresh = ByteBufferAllocator().buffer(capacity: current.readableBytes + read.readableBytes)
+            fresh.writeBuffer(&current)
+            current = fresh
+        }
+        current.writeBuffer(&read)
+        buffer = current
+    }
+
+    /// The next complete reply, or `nil` until more bytes arrive.
+    /// - Throws: as ``RESPDecoder/decode(_:)``; the reader is then empty.
+    package mutating func next() throws(CacheError) -> RESPValue? {
+        guard var current = buffer.take() else { return nil }
+        defer { if current.readableBytes > 0 { buffer = current } }
+        do {
+            return try decoder.decode(&current)
+        } catch {
+            current.clear()
+            throw error
+        }
+    }
+
+    /// Up to `maxCount` complete replies, appended to `values`; returns how many.
+    /// - Throws: as ``RESPDecoder/decode(_:)``; the reader is then empty.
+    package mutating func next(maxCount: Int, into values: inout [RESPValue]) throws(CacheError) -> Int {
+        guard var current = buffer.take() else { return 0 }
+        defer { if current.readableBytes > 0 { buffer = current } }
+        do {
+            return try decoder.decode(&current, maxCount: maxCount, into: &values)
+        } catch {
+            current.clear()
+            throw error
+        }
+    }
+
+    /// Drops every buffered byte and the reply in progress.
+    package mutating func reset() {
+        buffer = nil
+        decoder.reset()
+    }
+}
