@@ -108,8 +108,9 @@ let package = Package(
             capability: .command(
                 intent: .custom(verb: "spillway-audit", description: "Audit a live Redis against the package's policy file"),
                 permissions: [.allowNetworkConnections(scope: .all(), reason: "spillway audit connects to the Redis server given as its argument")]
-            ),
-            dependencies: ["spillway"]
+            )
+            // No tool dependency: the plugin builds the `spillway` product when it runs, so that
+            // `swift build` does not compile the whole CLI a second time as a host tool.
         ),
         .testTarget(
             name: "SpillwayTests",

@@ -7,12 +7,21 @@ import PackagePlugin
 /// The policy file is the one given with `--policies`, else the first `spillway.yml`,
 /// `spillway.yaml` or `spillway.json` found in the package's root or its targets. The plugin
 /// writes nothing; it needs permission to open network connections (to Redis).
+///
+/// It asks SwiftPM to build the `spillway` product when the command runs, rather than declaring
+/// `spillway` as the plugin's tool: a declared tool is compiled a second time for the host
+/// (NIOSSL's BoringSSL, NIOPosix, the Redis client, ArgumentParser) by every `swift build` of
+/// this package, although nobody runs the audit then.
 @main
 struct SpillwayAuditPlugin: CommandPlugin {
     static let fileNames = ["spillway.yml", "spillway.yaml", "spillway.json"]
 
     func performCommand(context: PluginContext, arguments: [String]) async throws {
-        let tool = try context.tool(named: "spillway").url
+        let build = try packageManager.build(.product("spillway"), parameters: .init(configuration: .debug, logging: .concise))
+        guard build.succeeded, let tool = build.builtArtifacts.first(where: { $0.kind == .executable && $0.url.lastPathComponent == "spillway" })?.url else {
+            Diagnostics.error("could not build the spillway tool:\n\(build.logText)")
+            throw ExitStatus(code: 1)
+        }
         var args = ["audit"] + arguments
         if !arguments.contains("--policies") {
             guard let policies = findPolicyFile(in: context.package) else {

@@ -16,9 +16,21 @@ import Foundation
 /// ```
 ///
 /// Keys pass the key guard (long keys are hashed, never sent whole), values the limits, and
-/// failures the degradation ladder: a `set` that the ladder sheds returns normally (the value is
-/// simply not cached, and counted), while `create`, which is "set if not exists", throws unless
-/// the value was really stored, so it never pretends to succeed. Values are JSON-encoded.
+/// failures the degradation ladder. Values are JSON-encoded. No write claims a success it did
+/// not have:
+///
+/// | outcome | `set` | `create` |
+/// |---|---|---|
+/// | stored | returns | returns |
+/// | condition not met | — | `PersistError.duplicate` |
+/// | dropped (shed) | throws ``CacheError`` with the drop's code | throws |
+/// | kept locally (fallback) | returns (this process reads it back) | throws (a local copy is no lock) |
+///
+/// Hummingbird's `PersistDriver.set` returns nothing, so a thrown typed error is the only way
+/// it can report a drop; callers that would rather look at the outcome use
+/// ``setReportingOutcome(key:value:expires:)``, which never throws for a drop. Either way, when
+/// a `set` is dropped its previous value has been deleted (best effort), so a later `get`
+/// misses instead of returning the value the `set` meant to replace.
 public struct SpillwayPersistDriver<Client: CacheClient, Chain: CacheMiddleware>: PersistDriver {
     /// The guarded cache that values go through.
     public let cache: GuardedCache<Client, Chain>
@@ -44,9 +56,23 @@ public struct SpillwayPersistDriver<Client: CacheClient, Chain: CacheMiddleware>
         }
     }
 
-    /// Sets a key. A write that the degradation ladder drops returns normally.
-    /// - Throws: ``CacheError`` when the route's policy says `fail`, or on a policy rejection.
+    /// Sets a key (with no `expires`, the key keeps the expiry it has, as Hummingbird's
+    /// drivers do).
+    /// - Throws: ``CacheError`` with the drop's code (`.outOfMemory`, `.connection`, ...) when
+    ///   the degradation ladder dropped the write: the value is not cached, and the previous one
+    ///   was deleted. ``CacheError`` when the route's policy says `fail`, or on a policy rejection.
     public func set<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
+        let outcome = try await setReportingOutcome(key: key, value: value, expires: expires)
+        if case .dropped(let code) = outcome {
+            throw CacheError(code, "set of \"\(CacheKey(key).preview())\" was dropped (not cached) by the route's degradation policy")
+        }
+    }
+
+    /// Sets a key and reports what happened to the write, without throwing for a drop.
+    /// - Returns: `.stored`, `.storedLocally` (kept in this process's fallback store) or
+    ///   `.dropped` (not cached; the previous value was deleted, best effort).
+    /// - Throws: ``CacheError`` when the route's policy says `fail`, or on a policy rejection.
+    public func setReportingOutcome<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws -> WriteOutcome {
         try await cache.set(CacheKey(key), value: try Self.encode(value), expiry: expires.map(Expiry.after) ?? Expiry.keep)
     }
 

@@ -34,7 +34,7 @@ struct SpillwayPersistDriverTests {
         #expect(try await persist.get(key: "session:1", as: Session.self) == nil)
     }
 
-    @Test("under OOM a set is shed without throwing, and create never pretends to succeed")
+    @Test("under OOM a dropped set is reported (thrown, or as its outcome), its old value is gone, and create never pretends to succeed")
     func underOOM() async throws {
         let backend = OOMSwitch(MemoryCache(clock: ManualClock()), refuseWrites: false)
         let cache = GuardedCache(client: backend, policies: PolicyTable(defaults: CachePolicy(onOOM: .shed))) {
@@ -43,10 +43,19 @@ struct SpillwayPersistDriverTests {
         }
         let persist = SpillwayPersistDriver(cache: cache)
         try await persist.set(key: "kept", value: "before")
+        try await persist.set(key: "session", value: Session(user: "ada", visits: 1))
         backend.setRefusing(true)
-        try await persist.set(key: "dropped", value: "after")
+        do {
+            try await persist.set(key: "dropped", value: "after")
+            Issue.record("a dropped set claimed success")
+        } catch let error as CacheError {
+            #expect(error.code == .outOfMemory)
+        }
         #expect(try await persist.get(key: "dropped", as: String.self) == nil)
         #expect(try await persist.get(key: "kept", as: String.self) == "before", "reads keep flowing")
+        // A session update that is dropped must not roll back to the old session.
+        #expect(try await persist.setReportingOutcome(key: "session", value: Session(user: "ada", visits: 2), expires: nil) == .dropped(.outOfMemory))
+        #expect(try await persist.get(key: "session", as: Session.self) == nil, "the old session is not readable after a dropped update")
         await #expect(throws: CacheError.self) { try await persist.create(key: "lock", value: "me", expires: .seconds(5)) }
     }
 }

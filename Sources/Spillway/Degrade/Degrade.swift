@@ -1,6 +1,6 @@
-internal import NIOCore
+public import NIOCore
 internal import Logging
-internal import Metrics
+public import Metrics
 
 /// The degradation ladder: a full (or failing) cache never crashes a request.
 ///
@@ -23,10 +23,18 @@ internal import Metrics
 /// - Failures with no class (policy rejections, invalid arguments) and classes the policy does
 ///   not name always propagate.
 ///
-/// Reads, deletes and expires pass through untouched (Redis serves them under OOM). With a
-/// fallback store, a `get`/`mget`/`exists` that misses or fails is answered from the store;
-/// a `delete` also removes the local copy; a successful backend write of a key removes its
-/// local copy.
+/// Reads, deletes and expires pass through (Redis serves them under OOM). A `get`, `mget` or
+/// `exists` that fails with a transport class (`connection`, `timeout`, `busy`) is answered as a
+/// miss (`nil`, all `nil`, `false`) when the route's ``CachePolicy/onReadFailure`` is `miss` (the
+/// default), and counted (``DegradeStats/Counts/readsDegraded``,
+/// `spillway_reads_degraded_total`); with `fail` the error is thrown. Other read failures always
+/// propagate. With a fallback store, a `get`/`mget`/`exists` reads the store first (a local copy
+/// is newer than the backend's value), then the backend; a `delete` also removes the local
+/// copy; a successful backend write of a key removes its local copy.
+///
+/// When an unconditional `set` or an `mset` is shed or kept locally, the value it meant to
+/// replace is deleted from the backend (best effort: Redis serves `DEL` at maxmemory), so a
+/// reader never gets the old value back. See ``invalidate(_:_:_:)``.
 ///
 /// An optional ``WriteBreaker`` stops sending writes after repeated OOM replies (they then
 /// follow the ladder as if refused), and an optional ``PressureMonitor`` sheds low-priority
@@ -43,6 +51,8 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
     public let pressure: PressureMonitor<C>?
     /// What this middleware did, so far.
     public let stats: DegradeStats
+    /// The metrics factory its counters go to; `nil` is the global one.
+    public let metricsFactory: (any MetricsFactory)?
 
     /// Creates the middleware.
     /// - Parameters:
@@ -51,11 +61,25 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
     ///   - breaker: the write breaker, or `nil` for none.
     ///   - pressure: the pressure monitor, or `nil` for none.
     ///   - stats: the counters to update (pass one to share it).
-    public init(fallback: FallbackStore<C>? = nil, breaker: WriteBreaker<C>? = nil, pressure: PressureMonitor<C>? = nil, stats: DegradeStats = DegradeStats()) {
+    ///   - metricsFactory: where the swift-metrics counters go; `nil` uses the global factory.
+    public init(
+        fallback: FallbackStore<C>? = nil, breaker: WriteBreaker<C>? = nil, pressure: PressureMonitor<C>? = nil,
+        stats: DegradeStats = DegradeStats(), metricsFactory: (any MetricsFactory)? = nil
+    ) {
         self.fallback = fallback
         self.breaker = breaker
         self.pressure = pressure
         self.stats = stats
+        self.metricsFactory = metricsFactory
+    }
+
+    /// Increments a counter (only on slow paths: a drop, a fallback, a degraded read).
+    func count(_ label: String, _ dimensions: [(String, String)]) {
+        if let metricsFactory {
+            Counter(label: label, dimensions: dimensions, factory: metricsFactory).increment()
+        } else {
+            Counter(label: label, dimensions: dimensions).increment()
+        }
     }
 
     @inlinable
@@ -81,8 +105,12 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             if let fallback, !fallback.isEmpty { Self.clearLocal(operation, fallback) }
             return reply
         case .get, .mget, .exists:
-            guard let fallback else { return try await next(operation, context) }
-            return try await read(operation, context, fallback, next)
+            if let fallback, !fallback.isEmpty { return try await read(operation, context, fallback, next) }
+            do {
+                return try await next(operation, context)
+            } catch {
+                return try degradedRead(operation, context, error)
+            }
         case .delete(let key):
             guard let fallback, !fallback.isEmpty else { return try await next(operation, context) }
             return try await delete(key, context, fallback, next)
@@ -109,7 +137,8 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             await pressure.shouldShedLowPriority(logger: context.logger)
         {
             stats.record(.pressureShed)
-            Counter(label: "spillway_writes_shed_total", dimensions: [("route", context.route ?? "-"), ("reason", "pressure")]).increment()
+            count("spillway_writes_shed_total", [("route", context.route ?? "-"), ("reason", "pressure")])
+            await invalidate(operation, context, next)
             return .write(WriteResult(.dropped(.outOfMemory)))
         }
         var probe = false
@@ -169,9 +198,11 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             case .fail:
                 throw fail(error, context)
             case .shed:
+                await invalidate(operation, context, next)
                 return shed(error, context, operation)
             case .fallback:
                 guard options.condition == .always else { throw fail(error, context) }
+                await invalidate(operation, context, next)
                 guard let fallback else { return shed(error, context, operation) }
                 guard fallback.put(key, value, expiry: options.expiry) else {
                     return shed(error, context, operation)
@@ -183,8 +214,10 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             case .fail:
                 throw fail(error, context)
             case .shed:
+                await invalidate(operation, context, next)
                 return shed(error, context, operation)
             case .fallback:
+                await invalidate(operation, context, next)
                 guard let fallback else { return shed(error, context, operation) }
                 for pair in pairs where !fallback.put(pair.key, pair.value, expiry: ttl.map(Expiry.after) ?? Expiry.none) {
                     for stored in pairs { fallback.remove(stored.key) }
@@ -227,20 +260,54 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             throw fail(error, context)
         }
         stats.record(.storedLocally)
-        Counter(label: "spillway_writes_fallback_total", dimensions: [("route", context.route ?? "-")]).increment()
+        count("spillway_writes_fallback_total", [("route", context.route ?? "-")])
         return sum
+    }
+
+    /// Makes the value that an unconditional write meant to replace unreadable, when the write
+    /// did not reach the backend (shed, or kept locally): a best-effort `DEL` of each key, which
+    /// Redis serves at maxmemory. Without it a reader would get the old value back (a session
+    /// update silently rolled back). Conditional writes (`NX`, `XX`) are left alone: `NX` would
+    /// not have replaced anything, and an `XX` caller is told the write was dropped.
+    ///
+    /// A `DEL` that fails too is counted (``DegradeStats/Counts/invalidationsFailed``) and
+    /// logged; the write's outcome is reported either way.
+    func invalidate(
+        _ operation: CacheOperation, _ context: CacheContext,
+        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
+    ) async {
+        let keys: [CacheKey]
+        switch operation {
+        case .set(let key, _, let options) where options.condition == .always: keys = [key]
+        case .mset(let pairs, _): keys = pairs.map(\.key)
+        default: return
+        }
+        for key in keys {
+            do {
+                _ = try await next(.delete(key), context)
+                stats.record(.invalidated)
+                count("spillway_overwrites_invalidated_total", [("route", context.route ?? "-"), ("result", "deleted")])
+            } catch {
+                stats.record(.invalidationsFailed)
+                count("spillway_overwrites_invalidated_total", [("route", context.route ?? "-"), ("result", "failed")])
+                context.logger.warning(
+                    "spillway could not delete the old value of a write it did not store; it stays readable until it expires",
+                    metadata: ["key": "\(key.preview())", "code": "\(error.code)"]
+                )
+            }
+        }
     }
 
     func shed(_ error: CacheError, _ context: CacheContext, _ operation: CacheOperation) -> CacheReply {
         stats.record(.shed)
-        Counter(label: "spillway_writes_shed_total", dimensions: [("route", context.route ?? "-"), ("reason", "\(error.code)")]).increment()
+        count("spillway_writes_shed_total", [("route", context.route ?? "-"), ("reason", "\(error.code)")])
         context.logger.debug("spillway shed a write", metadata: ["op": "\(operation.name)", "code": "\(error.code)"])
         return .write(WriteResult(.dropped(error.code)))
     }
 
     func storedLocally(_ error: CacheError, _ context: CacheContext) -> CacheReply {
         stats.record(.storedLocally)
-        Counter(label: "spillway_writes_fallback_total", dimensions: [("route", context.route ?? "-")]).increment()
+        count("spillway_writes_fallback_total", [("route", context.route ?? "-")])
         return .write(WriteResult(.storedLocally(error.code)))
     }
 
@@ -251,6 +318,42 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         return error
     }
 
+    // MARK: Reads
+
+    /// Whether a read that failed with `failure` may be answered as a miss: the transport
+    /// classes, where the backend did not answer (a miss costs the caller a recomputation; the
+    /// error would cost it the request).
+    @inlinable
+    static func isDegradableRead(_ failure: FailureClass?) -> Bool {
+        switch failure {
+        case .connection?, .timeout?, .busy?: true
+        default: false
+        }
+    }
+
+    /// A read the backend failed: a counted miss when the route's `onReadFailure` is `miss` and
+    /// the failure is a transport one, else the error.
+    /// - Parameter local: values the fallback store holds for an `mget`'s keys, kept in the miss.
+    @usableFromInline
+    func degradedRead(_ operation: CacheOperation, _ context: CacheContext, _ error: CacheError, local: [ByteBuffer?]? = nil) throws(CacheError) -> CacheReply {
+        guard Self.isDegradableRead(error.failureClass), context.policy.onReadFailure == .miss else {
+            var error = error
+            if error.route == nil { error.route = context.route }
+            throw error
+        }
+        let reply: CacheReply
+        switch operation {
+        case .get: reply = .value(nil)
+        case .exists: reply = .bool(false)
+        case .mget(let keys): reply = .values(local ?? Array(repeating: nil, count: keys.count))
+        default: throw error
+        }
+        stats.record(.readsDegraded)
+        count("spillway_reads_degraded_total", [("route", context.route ?? "-"), ("op", operation.name), ("reason", "\(error.code)")])
+        context.logger.debug("spillway answered a failed read as a miss", metadata: ["op": "\(operation.name)", "code": "\(error.code)"])
+        return reply
+    }
+
     // MARK: Reads and deletes with a fallback store
 
     @usableFromInline
@@ -258,28 +361,41 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         _ operation: CacheOperation, _ context: CacheContext, _ fallback: FallbackStore<C>,
         _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
     ) async throws(CacheError) -> CacheReply {
+        // The local copy first: it is newer than whatever the backend holds for the key (a
+        // successful backend write removes it), so the backend's older value is never returned.
+        switch operation {
+        case .get(let key):
+            if let value = fallback.get(key) {
+                stats.record(.fallbackHits)
+                return .value(value)
+            }
+        case .exists(let key):
+            if fallback.get(key) != nil {
+                stats.record(.fallbackHits)
+                return .bool(true)
+            }
+        default:
+            break
+        }
         let reply: CacheReply
         do {
             reply = try await next(operation, context)
         } catch {
-            // A read that fails is answered locally only when every key it asks for is here.
-            guard error.failureClass != nil, !fallback.isEmpty else { throw error }
+            // A read that fails is answered locally when every key it asks for is here, else
+            // (on a transport failure, policy `miss`) as a counted miss for the keys that are not.
+            guard error.failureClass != nil else { throw error }
             switch operation {
             case .get(let key):
-                guard let value = fallback.get(key) else { throw error }
+                guard let value = fallback.get(key) else { return try degradedRead(operation, context, error) }
                 stats.record(.fallbackHits)
                 return .value(value)
             case .exists(let key):
-                guard fallback.get(key) != nil else { throw error }
+                guard fallback.get(key) != nil else { return try degradedRead(operation, context, error) }
                 stats.record(.fallbackHits)
                 return .bool(true)
             case .mget(let keys):
-                var values: [ByteBuffer?] = []
-                values.reserveCapacity(keys.count)
-                for key in keys {
-                    guard let value = fallback.get(key) else { throw error }
-                    values.append(value)
-                }
+                let values = keys.map { fallback.get($0) }
+                guard values.allSatisfy({ $0 != nil }) else { return try degradedRead(operation, context, error, local: values) }
                 stats.record(.fallbackHits)
                 return .values(values)
             default:
@@ -289,6 +405,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         if fallback.isEmpty { return reply }
         switch (operation, reply) {
         case (.get(let key), .value(nil)):
+            // Kept locally while the backend was being asked.
             guard let value = fallback.get(key) else { return reply }
             stats.record(.fallbackHits)
             return .value(value)
@@ -297,8 +414,9 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             stats.record(.fallbackHits)
             return .bool(true)
         case (.mget(let keys), .values(var values)) where values.count == keys.count:
+            // Local copies win over the backend's values, as for `get`.
             var hit = false
-            for i in values.indices where values[i] == nil {
+            for i in values.indices {
                 if let value = fallback.get(keys[i]) {
                     values[i] = value
                     hit = true

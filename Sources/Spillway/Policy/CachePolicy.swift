@@ -21,6 +21,9 @@ public struct CachePolicy: Sendable, Hashable {
     public var onOOM: DegradeAction
     /// What a write does on the other failure classes; classes not listed propagate the error.
     public var onFailure: [OtherFailureClass: DegradeAction]
+    /// What a read (`get`, `mget`, `exists`) does when the backend fails it with a transport
+    /// class (`connection`, `timeout`, `busy`): answer a counted miss (the default) or throw.
+    public var onReadFailure: ReadFailureAction
     /// How important the route's writes are; `low` ones are shed first under memory pressure.
     public var priority: WritePriority
     /// The route's rate limit, if it has one.
@@ -44,6 +47,7 @@ public struct CachePolicy: Sendable, Hashable {
         maxTTL: Duration? = nil,
         onOOM: DegradeAction = .shed,
         onFailure: [OtherFailureClass: DegradeAction] = [:],
+        onReadFailure: ReadFailureAction = .miss,
         priority: WritePriority = .normal,
         throttle: ThrottlePolicy? = nil
     ) {
@@ -55,6 +59,7 @@ public struct CachePolicy: Sendable, Hashable {
         self.maxTTL = maxTTL
         self.onOOM = onOOM
         self.onFailure = onFailure
+        self.onReadFailure = onReadFailure
         self.priority = priority
         self.throttle = throttle
     }
@@ -86,6 +91,16 @@ public enum DegradeAction: String, Sendable, Hashable, Codable, CaseIterable {
     /// Keep the write in a bounded in-process store that this process reads from.
     case fallback
     /// Throw the typed error. Locks use this, so they never pretend to succeed.
+    case fail
+}
+
+/// What a read does when the backend fails it with a transport class (`connection`, `timeout`,
+/// `busy`).
+public enum ReadFailureAction: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Answer a miss (`nil`; `false` for `exists`), counted in ``DegradeStats`` and
+    /// `spillway_reads_degraded_total`: the caller recomputes instead of failing the request.
+    case miss
+    /// Throw the typed error, for callers that must tell an outage from an absent key.
     case fail
 }
 

@@ -16,6 +16,8 @@ public struct PolicyOverrides: Sendable, Hashable {
     public var onOOM: DegradeAction?
     /// See ``CachePolicy/onFailure``; merged key by key over the inherited table.
     public var onFailure: [OtherFailureClass: DegradeAction]?
+    /// See ``CachePolicy/onReadFailure``.
+    public var onReadFailure: ReadFailureAction?
     /// See ``CachePolicy/priority``.
     public var priority: WritePriority?
     /// See ``CachePolicy/throttle``.
@@ -25,7 +27,8 @@ public struct PolicyOverrides: Sendable, Hashable {
     public init(
         maxKeyBytes: Int? = nil, keyOverflow: KeyOverflow? = nil, spillAbove: Int?? = nil, maxValueBytes: Int? = nil,
         requireTTL: Bool? = nil, maxTTL: Duration? = nil, onOOM: DegradeAction? = nil,
-        onFailure: [OtherFailureClass: DegradeAction]? = nil, priority: WritePriority? = nil, throttle: ThrottlePolicy? = nil
+        onFailure: [OtherFailureClass: DegradeAction]? = nil, onReadFailure: ReadFailureAction? = nil,
+        priority: WritePriority? = nil, throttle: ThrottlePolicy? = nil
     ) {
         self.maxKeyBytes = maxKeyBytes
         self.keyOverflow = keyOverflow
@@ -35,6 +38,7 @@ public struct PolicyOverrides: Sendable, Hashable {
         self.maxTTL = maxTTL
         self.onOOM = onOOM
         self.onFailure = onFailure
+        self.onReadFailure = onReadFailure
         self.priority = priority
         self.throttle = throttle
     }
@@ -50,6 +54,7 @@ public struct PolicyOverrides: Sendable, Hashable {
         if let maxTTL { p.maxTTL = maxTTL }
         if let onOOM { p.onOOM = onOOM }
         if let onFailure { p.onFailure.merge(onFailure) { _, new in new } }
+        if let onReadFailure { p.onReadFailure = onReadFailure }
         if let priority { p.priority = priority }
         if let throttle { p.throttle = throttle }
         return p

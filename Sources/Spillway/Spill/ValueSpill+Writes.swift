@@ -16,7 +16,11 @@ extension ValueSpill {
             pointer = try await putBlob(key, value, ttl: options.expiry.duration, context)
         } catch {
             // A full or unreachable store: the route's ladder decides (shed by default).
-            return try StorageFailureLadder.absorb(error, operation: "set", context)
+            let reply = try StorageFailureLadder.absorb(error, operation: "set", context)
+            // The overwrite was shed: delete the value it meant to replace (and release its
+            // blob), so that no reader gets the old value back.
+            if options.condition == .always { _ = try? await delete(key, context, next) }
+            return reply
         }
         guard let asked = Self.askingForPrevious(options, context.capabilities) else {
             return try await setReadingFirst(key, pointer.encoded(), options, newBlob: pointer.id, context, next)
@@ -135,7 +139,9 @@ extension ValueSpill {
         } catch {
             for s in spilled { await rollback(s.pointer.id, because: "another value of the mset failed: \(error.code)", key: pairs[s.index].key, context) }
             // A full or unreachable store: the route's ladder decides (shed by default).
-            return try StorageFailureLadder.absorb(error, operation: "mset", context)
+            let reply = try StorageFailureLadder.absorb(error, operation: "mset", context)
+            for pair in pairs { _ = try? await delete(pair.key, context, next) }
+            return reply
         }
         let before: [ByteBuffer?]
         let reply: CacheReply

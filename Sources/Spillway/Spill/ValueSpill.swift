@@ -23,7 +23,9 @@ internal import Logging
 ///   written as it is, escaped if it starts with the envelope magic (see ``SpillEnvelope``).
 ///   When the store cannot take the value (full, over quota, read-only, unreachable: a
 ///   ``FailureClass/storage`` failure), the route's ladder decides, as for out-of-memory
-///   (`onFailure[.storage] ?? onOOM`): by default the write is `.dropped(.blobStore)`, never thrown.
+///   (`onFailure[.storage] ?? onOOM`): by default the write is `.dropped(.blobStore)`, never thrown,
+///   and the value an unconditional write meant to replace is deleted (best effort, its blob
+///   released), so that no reader gets it back.
 /// - **overwrite, delete and expire** find the key's old pointer atomically with the write, in
 ///   one round trip, without pulling old values over the wire: on a backend with
 ///   ``CacheCapabilities/returnsPreviousHead`` they ask for only the first

@@ -54,6 +54,7 @@ public enum PolicySwiftEmitter {
             "maxTTL: \(p.maxTTL.map(duration) ?? "nil")",
             "onOOM: .\(p.onOOM.rawValue)",
             "onFailure: \(failures(p.onFailure))",
+            "onReadFailure: .\(p.onReadFailure.rawValue)",
             "priority: .\(p.priority.rawValue)",
         ]
         args.append("throttle: \(p.throttle.map(throttle) ?? "nil")")
@@ -70,6 +71,7 @@ public enum PolicySwiftEmitter {
         if let v = o.maxTTL { args.append("maxTTL: \(duration(v))") }
         if let v = o.onOOM { args.append("onOOM: .\(v.rawValue)") }
         if let v = o.onFailure { args.append("onFailure: \(failures(v))") }
+        if let v = o.onReadFailure { args.append("onReadFailure: .\(v.rawValue)") }
         if let v = o.priority { args.append("priority: .\(v.rawValue)") }
         if let v = o.throttle { args.append("throttle: \(throttle(v))") }
         return "PolicyOverrides(" + args.joined(separator: ", ") + ")"

@@ -16,6 +16,8 @@ public enum PolicyField: String, CaseIterable, Sendable, Hashable {
     case onOOM
     /// A mapping from failure class to `shed`, `fallback` or `fail`.
     case onFailure
+    /// `miss` or `fail`: what a read does when the backend fails it on the transport.
+    case onReadFailure
     /// `low`, `normal` or `high`.
     case priority
     /// A mapping: `limit`, `period`, `burst`, `onCacheFailure`, `localShare`.

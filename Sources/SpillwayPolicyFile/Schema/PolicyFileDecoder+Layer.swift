@@ -76,6 +76,8 @@ extension PolicyFileDecoder {
                 if let v: DegradeAction = choice(value, field: "onOOM") { layer.overrides.onOOM = v } else { set = false }
             case .onFailure:
                 if let v = onFailure(value) { layer.overrides.onFailure = v } else { set = false }
+            case .onReadFailure:
+                if let v: ReadFailureAction = choice(value, field: "onReadFailure") { layer.overrides.onReadFailure = v } else { set = false }
             case .priority:
                 if let v: WritePriority = choice(value, field: "priority") { layer.overrides.priority = v } else { set = false }
             case .throttle:

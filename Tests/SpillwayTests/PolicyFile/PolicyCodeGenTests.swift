@@ -23,7 +23,7 @@ struct PolicyCodeGenTests {
         let source = PolicySwiftEmitter.swiftSource(for: file, sourceName: "spillway.yml")
         #expect(source.contains("import Spillway\n"))
         #expect(source.contains("enum SpillwayPolicies {"))
-        #expect(source.contains("defaults: CachePolicy(maxKeyBytes: 300, keyOverflow: .hash, spillAbove: 524288, maxValueBytes: 67108864, requireTTL: false, maxTTL: .milliseconds(3600000), onOOM: .shed, onFailure: [.timeout: .shed], priority: .normal, throttle: nil)"))
+        #expect(source.contains("defaults: CachePolicy(maxKeyBytes: 300, keyOverflow: .hash, spillAbove: 524288, maxValueBytes: 67108864, requireTTL: false, maxTTL: .milliseconds(3600000), onOOM: .shed, onFailure: [.timeout: .shed], onReadFailure: .miss, priority: .normal, throttle: nil)"))
         #expect(source.contains(#""POST /orders/upload": PolicyOverrides(spillAbove: .some(65536), throttle: ThrottlePolicy(limit: 5, period: .milliseconds(1000), burst: nil, onCacheFailure: .local, localShare: 0.25)),"#))
         #expect(source.contains(#""lock:": PolicyOverrides(spillAbove: .some(nil), onOOM: .fail),"#))
         #expect(source.contains(#""weird\"\\": PolicyOverrides(priority: .high),"#))

@@ -37,7 +37,8 @@ enum CellOutcome: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// The promises: one outcome per cell, under the matrix policy (`onOOM: shed`, `onFailure`
-/// busy/timeout/connection `shed`, `spillAbove: 1024`, throttle `onCacheFailure: local`).
+/// busy/timeout/connection `shed`, `onReadFailure: miss` (the default), `spillAbove: 1024`,
+/// throttle `onCacheFailure: local`).
 /// FAULTS.md shows this table; ``FaultMatrixTests`` checks that it does.
 enum FaultMatrixExpectations {
     static func outcome(_ fault: MatrixFault, _ operation: MatrixOperation) -> CellOutcome {
@@ -55,7 +56,7 @@ enum FaultMatrixExpectations {
             return [.get: .value, .setSmall: .stored, .setSpilled: .stored, .delete: .deleted, .increment: .counted,
                     .rateLimit: .limited(.allowed)][operation]!
         case .partialPipeline:
-            return [.get: .error(.busy), .setSmall: .dropped(.busy)][operation] ?? .notApplicable
+            return [.get: .miss, .setSmall: .dropped(.busy)][operation] ?? .notApplicable
         case .blobStoreUnavailable:
             return blobRow(get: .error(.blobStore), setSpilled: .dropped(.blobStore), operation)
         case .blobStoreFull:
@@ -65,10 +66,12 @@ enum FaultMatrixExpectations {
         }
     }
 
-    /// A failure on every command, shed by policy for writes that can report a drop.
+    /// A failure on every command: shed by policy for writes that can report a drop, a counted
+    /// miss for reads (`onReadFailure: miss`, the default).
     private static func failing(_ code: CacheError.Code, _ operation: MatrixOperation) -> CellOutcome {
         switch operation {
-        case .get, .delete, .increment: .error(code)
+        case .get: .miss
+        case .delete, .increment: .error(code)
         case .setSmall, .setSpilled: .dropped(code)
         case .rateLimit: .limited(.degradedLocal)
         }

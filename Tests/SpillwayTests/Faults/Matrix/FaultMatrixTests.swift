@@ -43,9 +43,15 @@ struct FaultMatrixTests {
         expectFaultReached(fault, operation, rig)
         update(&model, operation, fault, outcome)
 
-        // 2. No wrong bytes: whatever came back is a value the key may hold.
-        for (key, value) in returned {
-            #expect(model[key, default: []].contains(value), "\(fault) × \(operation) on \(backend): \(key) returned bytes it never held")
+        // 2. No wrong bytes: whatever came back is a value the key may hold (or, for a read the
+        // transport failed, a miss that was counted).
+        if fault.isTransport, operation == .get, outcome == .miss {
+            #expect(returned.allSatisfy { $0.1 == nil })
+            #expect(rig.degradeStats.counts.readsDegraded == 1, "\(fault) × get on \(backend): the degraded read was counted")
+        } else {
+            for (key, value) in returned {
+                #expect(model[key, default: []].contains(value), "\(fault) × \(operation) on \(backend): \(key) returned bytes it never held")
+            }
         }
 
         rig.faults.removeAll()
@@ -73,7 +79,12 @@ struct FaultMatrixTests {
                 let (outcome, returned) = await Self.perform(operation, under: .serverRestart, rig)
                 #expect(outcome == expected, "serverRestart × \(operation)")
                 update(&model, operation, .serverRestart, outcome)
-                #expect(returned.allSatisfy { model[$0.0, default: []].contains($0.1) })
+                if operation == .get {
+                    #expect(returned.allSatisfy { $0.1 == nil })
+                    #expect(rig.degradeStats.counts.readsDegraded == 1, "serverRestart × get: the degraded read was counted")
+                } else {
+                    #expect(returned.allSatisfy { model[$0.0, default: []].contains($0.1) })
+                }
                 try await server.restart()
                 try await verifyHealed(rig, model, "serverRestart × \(operation) on redis")
                 await client.close()
@@ -154,7 +165,7 @@ struct FaultMatrixTests {
             case .get:
                 if fault == .partialPipeline {
                     let values = try await cache.mget([MatrixRig.small, MatrixRig.big])
-                    return (.value, [(MatrixRig.small, values[0]), (MatrixRig.big, values[1])])
+                    return (values.allSatisfy { $0 == nil } ? .miss : .value, [(MatrixRig.small, values[0]), (MatrixRig.big, values[1])])
                 }
                 let key = fault.isBlobRow ? MatrixRig.big : MatrixRig.small
                 let value = try await cache.get(key)
@@ -194,13 +205,23 @@ struct FaultMatrixTests {
     }
 
     /// What each key may hold after the operation.
+    ///
+    /// A shed overwrite deletes the value it meant to replace (no stale read): where the backend
+    /// serves that `DEL` (out-of-memory, the blob rows, a partial batch failure), the key is gone;
+    /// where the fault fails the `DEL` too (the transport rows), the old value stays.
     private func update(_ model: inout MatrixRig.Model, _ operation: MatrixOperation, _ fault: MatrixFault, _ outcome: CellOutcome) {
+        let deleteServed = fault == .outOfMemory || fault == .partialPipeline || fault.isBlobRow
         switch (operation, outcome) {
         case (.setSmall, .stored):
             model[MatrixRig.small] = [MatrixRig.newSmall]
         case (.setSmall, .dropped) where fault == .partialPipeline:
-            // Reply 1 failed; reply 0 may have been applied. Not acknowledged, not wrong either.
-            model[MatrixRig.small, default: []].append(MatrixRig.newSmall)
+            // Reply 1 failed; reply 0 was applied, then both keys were deleted.
+            model[MatrixRig.small] = [nil]
+            model[MatrixRig.other] = [nil]
+        case (.setSmall, .dropped) where deleteServed:
+            model[MatrixRig.small] = [nil]
+        case (.setSpilled, .dropped) where deleteServed:
+            model[MatrixRig.big] = [nil]
         case (.setSpilled, .stored):
             model[MatrixRig.big] = [MatrixRig.newBig]
         case (.delete, .deleted):

@@ -34,6 +34,15 @@ enum MatrixFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
         self == .serverRestart ? backend == .redis : true
     }
 
+    /// Whether the row fails the backend's transport (every command, or a batch): its reads
+    /// are counted misses under `onReadFailure: miss`.
+    var isTransport: Bool {
+        switch self {
+        case .loading, .busy, .timeout, .connectionReset, .partialPipeline, .serverRestart: true
+        default: false
+        }
+    }
+
     /// Whether the row is about the blob store (its GET and DEL cells use the spilled key).
     var isBlobRow: Bool {
         switch self {

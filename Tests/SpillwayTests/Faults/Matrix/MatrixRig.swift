@@ -28,6 +28,7 @@ struct MatrixRig: Sendable {
 
     let clock = ManualClock()
     let faults: FaultInjector
+    let degradeStats = DegradeStats()
     let memoryBlobs = MemoryBlobStore(name: "matrix")
     let blobs: FaultyBlobStore<MemoryBlobStore>
     let backend: AnyCacheClient
@@ -39,9 +40,10 @@ struct MatrixRig: Sendable {
         let blobs = FaultyBlobStore(memoryBlobs)
         let backend = AnyCacheClient(backend)
         let clock = self.clock
+        let degradeStats = self.degradeStats
         let cache = GuardedCache(client: backend, policies: Self.policies) {
             ValueSpill(store: blobs)
-            Degrade<ManualClock>()
+            Degrade<ManualClock>(stats: degradeStats)
             faults
         }
         self.faults = faults
