@@ -21,8 +21,8 @@ public struct LimitsGuard: CacheMiddleware {
         switch operation {
         case .set(_, let value, let options):
             try Self.checkValue(value.readableBytes, policy, context)
-            if !options.keepTTL || options.ttl != nil {
-                try Self.checkTTL(options.ttl, policy, context)
+            if options.expiry != .keep {
+                try Self.checkTTL(options.expiry.duration, policy, context)
             }
         case .mset(let pairs, let ttl):
             for pair in pairs { try Self.checkValue(pair.value.readableBytes, context.policies.resolve(route: context.route, key: pair.key), context) }

@@ -82,9 +82,7 @@ extension RedisClient {
     // MARK: Writes
 
     private func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) async throws(CacheError) -> WriteResult {
-        if let ttl = options.ttl, ttl <= .zero {
-            throw CacheError(.invalidArgument, "ERR invalid expire time in 'set' command")
-        }
+        try options.expiry.validate()
         try checkSize(value)
         if options.returnPrevious, let headBytes = options.previousHeadBytes {
             return try await setReturningHead(key, value, options, headBytes: headBytes)
@@ -92,8 +90,11 @@ extension RedisClient {
         var count = 3
         if options.condition != .always { count += 1 }
         if options.returnPrevious { count += 1 }
-        if options.ttl != nil { count += 2 }
-        if options.keepTTL { count += 1 }
+        switch options.expiry {
+        case .none: break
+        case .after: count += 2
+        case .keep: count += 1
+        }
         var b = ByteBuffer()
         b.reserveCapacity(64 + key.count + value.readableBytes)
         b.writeRESPArrayHeader(count)
@@ -106,11 +107,13 @@ extension RedisClient {
         case .ifExists: b.writeStaticString("$2\r\nXX\r\n")
         }
         if options.returnPrevious { b.writeStaticString("$3\r\nGET\r\n") }
-        if let ttl = options.ttl {
+        switch options.expiry {
+        case .none: break
+        case .after(let ttl):
             b.writeStaticString("$2\r\nPX\r\n")
             b.writeRESPBulk(Self.milliseconds(ttl))
+        case .keep: b.writeStaticString("$7\r\nKEEPTTL\r\n")
         }
-        if options.keepTTL { b.writeStaticString("$7\r\nKEEPTTL\r\n") }
         let reply = try Self.checked(try await roundTrip(b))
         if options.returnPrevious {
             let previous: ByteBuffer?
@@ -269,7 +272,15 @@ extension RedisClient {
     /// returns only the first `headBytes` bytes of the old value.
     func withPreviousHead(_ key: CacheKey, headBytes: Int, _ arguments: [any RESPArgument]) async throws(CacheError) -> (done: Bool, head: ByteBuffer?) {
         let args: [any RESPArgument] = [1, key] + arguments
-        let reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args)
+        let reply: RESPValue
+        if previousHeadSHACache.value == nil {
+            // The first call on this client: one EVAL, which also loads the script, instead of
+            // SCRIPT LOAD then EVALSHA. Its SHA-1 is known ahead, so later calls use EVALSHA.
+            reply = try Self.checked(try await roundTrip(RedisCommandEncoding.encode(["EVAL", RedisScripts.previousHead] + args)))
+            previousHeadSHACache.value = RedisScripts.previousHeadSHA1
+        } else {
+            reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args)
+        }
         guard case .array(let values) = reply, values.count == 3,
             case .integer(let done) = values[0], case .integer(let hadString) = values[1]
         else { throw Self.unexpected(reply, for: "the previous-head script") }
@@ -289,11 +300,13 @@ extension RedisClient {
         case .ifNotExists: arguments.append("NX")
         case .ifExists: arguments.append("XX")
         }
-        if let ttl = options.ttl {
+        switch options.expiry {
+        case .none: break
+        case .after(let ttl):
             arguments.append("PX")
             arguments.append(Self.milliseconds(ttl))
+        case .keep: arguments.append("KEEPTTL")
         }
-        if options.keepTTL { arguments.append("KEEPTTL") }
         let (stored, head) = try await withPreviousHead(key, headBytes: headBytes, arguments)
         return WriteResult(stored ? .stored : .conditionNotMet, previous: head)
     }
