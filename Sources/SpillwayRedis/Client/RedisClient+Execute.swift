@@ -276,7 +276,7 @@ extension RedisClient {
         if previousHeadSHACache.value == nil {
             // The first call on this client: one EVAL, which also loads the script, instead of
             // SCRIPT LOAD then EVALSHA. Its SHA-1 is known ahead, so later calls use EVALSHA.
-            reply = try Self.checked(try await roundTrip(RedisCommandEncoding.encode(["EVAL", RedisScripts.previousHead] + args)))
+            reply = try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["EVAL", RedisScripts.previousHead] + args)))
             previousHeadSHACache.value = RedisScripts.previousHeadSHA1
         } else {
             reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args)
