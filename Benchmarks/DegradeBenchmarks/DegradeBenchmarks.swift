@@ -21,7 +21,7 @@ let benchmarks: @Sendable () -> Void = {
 
     let key = CacheKey("session:42")
     let value = ByteBuffer(string: "a small cached value")
-    let operation = CacheOperation.set(key, value, SetOptions(ttl: .seconds(60)))
+    let operation = CacheOperation.set(key, value, SetOptions(expiry: .after(.seconds(60))))
     let context = CacheContext(policy: CachePolicy())
     let client = InstantClient()
 

@@ -47,10 +47,10 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(try await guarded.execute(.get(key))) }
     }
     Benchmark("bare no-op client SET") { benchmark async throws in
-        for _ in benchmark.scaledIterations { blackHole(try await client.execute(.set(key, value, SetOptions(ttl: .seconds(60))))) }
+        for _ in benchmark.scaledIterations { blackHole(try await client.execute(.set(key, value, SetOptions(expiry: .after(.seconds(60)))))) }
     }
     Benchmark("guarded SET, 40-byte key") { benchmark async throws in
-        for _ in benchmark.scaledIterations { blackHole(try await guarded.execute(.set(key, value, SetOptions(ttl: .seconds(60))))) }
+        for _ in benchmark.scaledIterations { blackHole(try await guarded.execute(.set(key, value, SetOptions(expiry: .after(.seconds(60)))))) }
     }
 
     let longKey = CacheKey(String(repeating: "p", count: 10_240))

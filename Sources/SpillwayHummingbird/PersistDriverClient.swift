@@ -87,7 +87,7 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
             switch options.condition {
             case .ifNotExists:
                 do {
-                    try await base.create(key: try name(key), value: Array(value.readableBytesView), expires: options.ttl)
+                    try await base.create(key: try name(key), value: Array(value.readableBytesView), expires: options.expiry.duration)
                 } catch let error as PersistError where error == .duplicate {
                     let current: ByteBuffer? = options.returnPrevious ? try await read(key) : nil
                     return .write(WriteResult(.conditionNotMet, previous: current))
@@ -98,7 +98,7 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
             case .ifExists where previous == nil:
                 return .write(WriteResult(.conditionNotMet))
             case .ifExists, .always:
-                try await write(key, value, ttl: options.ttl)
+                try await write(key, value, ttl: options.expiry.duration)
                 return .write(WriteResult(.stored, previous: previous))
             }
         case .mset(let pairs, let ttl):

@@ -45,7 +45,7 @@ public struct SpillwayPersistDriver<Client: CacheClient, Chain: CacheMiddleware>
     /// - Throws: `PersistError.duplicate` when it exists; ``CacheError`` when the value was not
     ///   stored in the shared cache (dropped or kept only locally).
     public func create<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
-        let outcome = try await cache.set(CacheKey(key), value: try Self.encode(value), ttl: expires, condition: .ifNotExists)
+        let outcome = try await cache.set(CacheKey(key), value: try Self.encode(value), expiry: expires.map(Expiry.after) ?? Expiry.none, condition: .ifNotExists)
         switch outcome {
         case .stored:
             return
@@ -73,7 +73,7 @@ public struct SpillwayPersistDriver<Client: CacheClient, Chain: CacheMiddleware>
     ///   `.dropped` (not cached; the previous value was deleted, best effort).
     /// - Throws: ``CacheError`` when the route's policy says `fail`, or on a policy rejection.
     public func setReportingOutcome<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws -> WriteOutcome {
-        try await cache.set(CacheKey(key), value: try Self.encode(value), ttl: expires, keepTTL: expires == nil)
+        try await cache.set(CacheKey(key), value: try Self.encode(value), expiry: expires.map(Expiry.after) ?? Expiry.keep)
     }
 
     /// Reads a key.

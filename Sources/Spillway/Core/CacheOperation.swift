@@ -101,12 +101,10 @@ public struct SetOptions: Sendable, Hashable {
         case ifExists
     }
 
-    /// Time to live; `nil` means none (unless ``keepTTL``).
-    public var ttl: Duration?
+    /// What the write does to the key's time to live: none, a duration, or keep the current one.
+    public var expiry: Expiry
     /// When the write may happen.
     public var condition: Condition
-    /// Keep the key's current TTL (`KEEPTTL`). Mutually exclusive with ``ttl``.
-    public var keepTTL: Bool
     /// Return the previous value (`SET … GET`).
     public var returnPrevious: Bool
     /// With ``returnPrevious``: return at most this many leading bytes of the previous value
@@ -116,11 +114,14 @@ public struct SetOptions: Sendable, Hashable {
     public var previousHeadBytes: Int? = nil
 
     /// Creates options.
+    /// - Parameters:
+    ///   - expiry: the key's time to live after the write; ``Expiry/none`` by default.
+    ///   - condition: when the write may happen; ``Condition/always`` by default.
+    ///   - returnPrevious: whether the reply carries the previous value.
     @inlinable
-    public init(ttl: Duration? = nil, condition: Condition = .always, keepTTL: Bool = false, returnPrevious: Bool = false) {
-        self.ttl = ttl
+    public init(expiry: Expiry = .none, condition: Condition = .always, returnPrevious: Bool = false) {
+        self.expiry = expiry
         self.condition = condition
-        self.keepTTL = keepTTL
         self.returnPrevious = returnPrevious
     }
 }

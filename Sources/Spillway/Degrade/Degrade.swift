@@ -204,7 +204,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
                 guard options.condition == .always else { throw fail(error, context) }
                 await invalidate(operation, context, next)
                 guard let fallback else { return shed(error, context, operation) }
-                guard fallback.put(key, value, ttl: options.ttl, keepTTL: options.keepTTL) else {
+                guard fallback.put(key, value, expiry: options.expiry) else {
                     return shed(error, context, operation)
                 }
                 return storedLocally(error, context)
@@ -219,7 +219,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             case .fallback:
                 await invalidate(operation, context, next)
                 guard let fallback else { return shed(error, context, operation) }
-                for pair in pairs where !fallback.put(pair.key, pair.value, ttl: ttl) {
+                for pair in pairs where !fallback.put(pair.key, pair.value, expiry: ttl.map(Expiry.after) ?? Expiry.none) {
                     for stored in pairs { fallback.remove(stored.key) }
                     return shed(error, context, operation)
                 }
@@ -256,7 +256,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         }
         let (sum, overflow) = start.addingReportingOverflow(by)
         if overflow { throw CacheError(.other, "ERR increment or decrement would overflow", route: context.route) }
-        guard fallback.put(key, ByteBuffer(string: String(sum)), ttl: local == nil ? ttlOnCreate : nil, keepTTL: local != nil) else {
+        guard fallback.put(key, ByteBuffer(string: String(sum)), expiry: local != nil ? .keep : ttlOnCreate.map(Expiry.after) ?? Expiry.none) else {
             throw fail(error, context)
         }
         stats.record(.storedLocally)

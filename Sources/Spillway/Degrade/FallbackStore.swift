@@ -67,17 +67,17 @@ public final class FallbackStore<C: Clock>: Sendable where C.Duration == Duratio
     /// - Parameters:
     ///   - key: the key.
     ///   - value: the value.
-    ///   - ttl: its time to live, or `nil` for none.
-    ///   - keepTTL: keep the expiry of the key's current entry, if it has one, instead of `ttl`.
+    ///   - expiry: its time to live: none, a duration from now, or ``Expiry/keep`` to keep the
+    ///     expiry of the key's current entry (none for a new key).
     /// - Returns: `false` when the entry alone is larger than ``maxBytes`` (nothing is stored,
     ///   and any older entry of the key is removed, so a stale value is never served).
     @discardableResult
-    public func put(_ key: CacheKey, _ value: ByteBuffer, ttl: Duration?, keepTTL: Bool = false) -> Bool {
+    public func put(_ key: CacheKey, _ value: ByteBuffer, expiry: Expiry = .none) -> Bool {
         let cost = key.count + value.readableBytes + Self.entryOverhead
-        var expiresAt = ttl.map { clock.now.advanced(by: $0) }
+        var expiresAt = expiry.duration.map { clock.now.advanced(by: $0) }
         let (stored, evicted, count) = state.withLock { s -> (Bool, Int, Int) in
             if let i = s.index[key] {
-                if keepTTL, let kept = s.entries[i].expiresAt { expiresAt = kept }
+                if expiry == .keep, let kept = s.entries[i].expiresAt { expiresAt = kept }
                 Self.remove(i, &s)
             }
             guard cost <= maxBytes else { return (false, 0, s.index.count) }

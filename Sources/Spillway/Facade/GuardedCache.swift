@@ -9,7 +9,7 @@ public import Logging
 ///     KeyGuard(hasher: KeyHasher(secret: XXH3Secret(keyMaterial: deploymentSecret)))
 ///     LimitsGuard()
 /// }
-/// try await cache.set("session:42", value: bytes, ttl: .seconds(60))
+/// try await cache.set("session:42", value: bytes, expiry: .after(.seconds(60)))
 /// ```
 ///
 /// The route comes from the `route:` argument, or else from ``CacheRoute/current``.
@@ -132,10 +132,10 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     @inlinable
     @discardableResult
     public func set(
-        _ key: CacheKey, value: ByteBuffer, ttl: Duration? = nil, condition: SetOptions.Condition = .always,
-        keepTTL: Bool = false, route: String? = nil, file: StaticString = #fileID, line: UInt = #line
+        _ key: CacheKey, value: ByteBuffer, expiry: Expiry = .none, condition: SetOptions.Condition = .always,
+        route: String? = nil, file: StaticString = #fileID, line: UInt = #line
     ) async throws(CacheError) -> WriteOutcome {
-        try await set(key, value: value, options: SetOptions(ttl: ttl, condition: condition, keepTTL: keepTTL), route: route, file: file, line: line).outcome
+        try await set(key, value: value, options: SetOptions(expiry: expiry, condition: condition), route: route, file: file, line: line).outcome
     }
 
     /// Writes a key with full options (including `returnPrevious`).

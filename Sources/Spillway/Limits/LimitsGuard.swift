@@ -23,9 +23,9 @@ public struct LimitsGuard: CacheMiddleware {
         switch operation {
         case .set(_, let value, let options):
             try Self.checkValue(value.readableBytes, policy, context)
-            if options.keepTTL && options.ttl == nil {
-                // Keep-TTL with no TTL may leave the key with none (a new key, or one written
-                // without a TTL), so it cannot satisfy `requireTTL`.
+            if options.expiry == .keep {
+                // Keep-TTL may leave the key with none (a new key, or one written without a
+                // TTL), so it cannot satisfy `requireTTL`.
                 if policy.requireTTL {
                     throw CacheError(
                         .rejectedByPolicy,
@@ -34,7 +34,7 @@ public struct LimitsGuard: CacheMiddleware {
                     )
                 }
             } else {
-                try Self.checkTTL(options.ttl, policy, context)
+                try Self.checkTTL(options.expiry.duration, policy, context)
             }
         case .mset(let pairs, let ttl):
             for pair in pairs { try Self.checkValue(pair.value.readableBytes, context.policies.resolve(route: context.route, key: pair.key), context) }

@@ -3,9 +3,15 @@
 /// ```swift
 /// let chain = CacheMiddlewareChain {
 ///     KeyGuard()
-///     LimitsGuard()
+///     if spill { ValueSpill(store: blobs) }
+///     if strict { LimitsGuard() } else { PassthroughMiddleware() }
+///     for name in routes { Audit(name) }
+///     Degrade()
 /// }
 /// ```
+///
+/// `if` gives an ``OptionalMiddleware``, `if`/`else` (and `switch`) an ``EitherMiddleware``, and
+/// `for` an ``ArrayMiddleware``: the whole chain stays one concrete type, nothing type-erased.
 @resultBuilder
 public enum CacheMiddlewareBuilder {
     /// The empty chain.
@@ -27,26 +33,23 @@ public enum CacheMiddlewareBuilder {
     public static func buildOptional<M: CacheMiddleware>(_ component: M?) -> OptionalMiddleware<M> {
         OptionalMiddleware(component)
     }
-}
 
-/// A middleware that may be absent.
-public struct OptionalMiddleware<Wrapped: CacheMiddleware>: CacheMiddleware {
-    @usableFromInline let wrapped: Wrapped?
-
-    /// Wraps an optional middleware.
+    /// The `if` branch of an `if`/`else` (or an earlier case of a `switch`).
     @inlinable
-    public init(_ wrapped: Wrapped?) { self.wrapped = wrapped }
+    public static func buildEither<First: CacheMiddleware, Second: CacheMiddleware>(first component: First) -> EitherMiddleware<First, Second> {
+        .first(component)
+    }
 
+    /// The `else` branch of an `if`/`else` (or a later case of a `switch`).
     @inlinable
-    public func handle(
-        _ operation: CacheOperation,
-        context: CacheContext,
-        next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
-    ) async throws(CacheError) -> CacheReply {
-        if let wrapped {
-            return try await wrapped.handle(operation, context: context, next: next)
-        }
-        return try await next(operation, context)
+    public static func buildEither<First: CacheMiddleware, Second: CacheMiddleware>(second component: Second) -> EitherMiddleware<First, Second> {
+        .second(component)
+    }
+
+    /// The middleware of a `for` loop, run in the loop's order.
+    @inlinable
+    public static func buildArray<M: CacheMiddleware>(_ components: [M]) -> ArrayMiddleware<M> {
+        ArrayMiddleware(components)
     }
 }
 

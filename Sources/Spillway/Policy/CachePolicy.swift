@@ -16,10 +16,11 @@ public struct CachePolicy: Sendable, Hashable {
     public var requireTTL: Bool
     /// The longest TTL accepted, if any.
     public var maxTTL: Duration?
-    /// What a write does when the backend answers out-of-memory.
+    /// What a write does when the backend answers out-of-memory (`shed` by default). This is the
+    /// only place that says what an OOM does: ``onFailure`` cannot name out-of-memory.
     public var onOOM: DegradeAction
-    /// What a write does on other failure classes; classes not listed propagate the error.
-    public var onFailure: [FailureClass: DegradeAction]
+    /// What a write does on the other failure classes; classes not listed propagate the error.
+    public var onFailure: [OtherFailureClass: DegradeAction]
     /// What a read (`get`, `mget`, `exists`) does when the backend fails it with a transport
     /// class (`connection`, `timeout`, `busy`): answer a counted miss (the default) or throw.
     public var onReadFailure: ReadFailureAction
@@ -33,6 +34,10 @@ public struct CachePolicy: Sendable, Hashable {
     public static let minimumMaxKeyBytes = 48
 
     /// Creates a policy. The defaults are the ones Spillway documents in the README.
+    /// - Parameters:
+    ///   - onOOM: what a write does when the backend is out of memory.
+    ///   - onFailure: what a write does on each other failure class (out-of-memory cannot be
+    ///     listed here; it is ``onOOM``).
     public init(
         maxKeyBytes: Int = 256,
         keyOverflow: KeyOverflow = .hash,
@@ -41,7 +46,7 @@ public struct CachePolicy: Sendable, Hashable {
         requireTTL: Bool = false,
         maxTTL: Duration? = nil,
         onOOM: DegradeAction = .shed,
-        onFailure: [FailureClass: DegradeAction] = [:],
+        onFailure: [OtherFailureClass: DegradeAction] = [:],
         onReadFailure: ReadFailureAction = .miss,
         priority: WritePriority = .normal,
         throttle: ThrottlePolicy? = nil
@@ -59,14 +64,15 @@ public struct CachePolicy: Sendable, Hashable {
         self.throttle = throttle
     }
 
-    /// The action for a failure class: `onOOM` for out-of-memory, else `onFailure[class]`.
-    /// A blob store that cannot take a value (``FailureClass/storage``) is handled like
-    /// out-of-memory unless `onFailure` names it: `onFailure[.storage] ?? onOOM`.
+    /// The action for a failure class: ``onOOM`` for out-of-memory, else `onFailure[class]`, or
+    /// `nil` (the error propagates) for a class that `onFailure` does not list. A blob store that
+    /// cannot take a value (``FailureClass/storage``) is handled like out-of-memory unless
+    /// `onFailure` names it: `onFailure[.storage] ?? onOOM`.
     @inlinable
     public func action(for failure: FailureClass) -> DegradeAction? {
-        if failure == .outOfMemory { return onFailure[.outOfMemory] ?? onOOM }
-        if failure == .storage { return onFailure[.storage] ?? onOOM }
-        return onFailure[failure]
+        guard let other = OtherFailureClass(failure) else { return onOOM }
+        if other == .storage { return onFailure[.storage] ?? onOOM }
+        return onFailure[other]
     }
 }
 

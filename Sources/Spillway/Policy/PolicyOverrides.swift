@@ -15,7 +15,7 @@ public struct PolicyOverrides: Sendable, Hashable {
     /// See ``CachePolicy/onOOM``.
     public var onOOM: DegradeAction?
     /// See ``CachePolicy/onFailure``; merged key by key over the inherited table.
-    public var onFailure: [FailureClass: DegradeAction]?
+    public var onFailure: [OtherFailureClass: DegradeAction]?
     /// See ``CachePolicy/onReadFailure``.
     public var onReadFailure: ReadFailureAction?
     /// See ``CachePolicy/priority``.
@@ -27,7 +27,7 @@ public struct PolicyOverrides: Sendable, Hashable {
     public init(
         maxKeyBytes: Int? = nil, keyOverflow: KeyOverflow? = nil, spillAbove: Int?? = nil, maxValueBytes: Int? = nil,
         requireTTL: Bool? = nil, maxTTL: Duration? = nil, onOOM: DegradeAction? = nil,
-        onFailure: [FailureClass: DegradeAction]? = nil, onReadFailure: ReadFailureAction? = nil,
+        onFailure: [OtherFailureClass: DegradeAction]? = nil, onReadFailure: ReadFailureAction? = nil,
         priority: WritePriority? = nil, throttle: ThrottlePolicy? = nil
     ) {
         self.maxKeyBytes = maxKeyBytes

@@ -13,7 +13,7 @@ extension ValueSpill {
         try LimitsGuard.checkValue(size, context.policy, context)
         let pointer: SpillPointer
         do throws(CacheError) {
-            pointer = try await putBlob(key, value, ttl: options.keepTTL ? nil : options.ttl, context)
+            pointer = try await putBlob(key, value, ttl: options.expiry.duration, context)
         } catch {
             // A full or unreachable store: the route's ladder decides (shed by default).
             let reply = try StorageFailureLadder.absorb(error, operation: "set", context)

@@ -77,7 +77,7 @@ public enum PolicySwiftEmitter {
         return "PolicyOverrides(" + args.joined(separator: ", ") + ")"
     }
 
-    private static func failures(_ map: [FailureClass: DegradeAction]) -> String {
+    private static func failures(_ map: [OtherFailureClass: DegradeAction]) -> String {
         guard !map.isEmpty else { return "[:]" }
         let items = map.keys.sorted { $0.rawValue < $1.rawValue }.map { ".\($0.rawValue): .\(map[$0]!.rawValue)" }
         return "[" + items.joined(separator: ", ") + "]"

@@ -88,22 +88,22 @@ extension PolicyFileDecoder {
         return layer
     }
 
-    mutating func onFailure(_ node: PolicyNode) -> [FailureClass: DegradeAction]? {
+    mutating func onFailure(_ node: PolicyNode) -> [OtherFailureClass: DegradeAction]? {
         guard case .mapping(let entries) = node.kind else {
             error(node.location, "onFailure must be a mapping from failure class to action ({timeout: shed}), not \(node.typeDescription)")
             return nil
         }
-        var out: [FailureClass: DegradeAction] = [:]
+        var out: [OtherFailureClass: DegradeAction] = [:]
         var ok = true
-        let names = FailureClass.allCases.map(\.rawValue)
+        let names = OtherFailureClass.allCases.map(\.rawValue)
         for entry in entries {
-            guard let failure = FailureClass(rawValue: entry.key) else {
-                error(entry.keyLocation, "unknown failure class '\(Self.shown(entry.key))' in onFailure; expected one of \(names.joined(separator: ", "))" + Suggestion.didYouMean(entry.key, in: names))
+            if entry.key == FailureClass.outOfMemory.rawValue {
+                error(entry.keyLocation, "set the out-of-memory action with 'onOOM', not onFailure.outOfMemory")
                 ok = false
                 continue
             }
-            if failure == .outOfMemory {
-                error(entry.keyLocation, "set the out-of-memory action with 'onOOM', not onFailure.outOfMemory")
+            guard let failure = OtherFailureClass(rawValue: entry.key) else {
+                error(entry.keyLocation, "unknown failure class '\(Self.shown(entry.key))' in onFailure; expected one of \(names.joined(separator: ", "))" + Suggestion.didYouMean(entry.key, in: names))
                 ok = false
                 continue
             }

@@ -82,9 +82,7 @@ extension RedisClient {
     // MARK: Writes
 
     private func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) async throws(CacheError) -> WriteResult {
-        if let ttl = options.ttl, ttl <= .zero {
-            throw CacheError(.invalidArgument, "ERR invalid expire time in 'set' command")
-        }
+        try options.expiry.validate()
         try checkSize(value)
         if options.returnPrevious, let headBytes = options.previousHeadBytes {
             return try await setReturningHead(key, value, options, headBytes: headBytes)
@@ -92,8 +90,11 @@ extension RedisClient {
         var count = 3
         if options.condition != .always { count += 1 }
         if options.returnPrevious { count += 1 }
-        if options.ttl != nil { count += 2 }
-        if options.keepTTL { count += 1 }
+        switch options.expiry {
+        case .none: break
+        case .after: count += 2
+        case .keep: count += 1
+        }
         var b = ByteBuffer()
         b.reserveCapacity(64 + key.count + value.readableBytes)
         b.writeRESPArrayHeader(count)
@@ -106,11 +107,13 @@ extension RedisClient {
         case .ifExists: b.writeStaticString("$2\r\nXX\r\n")
         }
         if options.returnPrevious { b.writeStaticString("$3\r\nGET\r\n") }
-        if let ttl = options.ttl {
+        switch options.expiry {
+        case .none: break
+        case .after(let ttl):
             b.writeStaticString("$2\r\nPX\r\n")
             b.writeRESPBulk(Self.milliseconds(ttl))
+        case .keep: b.writeStaticString("$7\r\nKEEPTTL\r\n")
         }
-        if options.keepTTL { b.writeStaticString("$7\r\nKEEPTTL\r\n") }
         let reply = try Self.checked(try await roundTrip(b))
         if options.returnPrevious {
             let previous: ByteBuffer?
@@ -289,11 +292,13 @@ extension RedisClient {
         case .ifNotExists: arguments.append("NX")
         case .ifExists: arguments.append("XX")
         }
-        if let ttl = options.ttl {
+        switch options.expiry {
+        case .none: break
+        case .after(let ttl):
             arguments.append("PX")
             arguments.append(Self.milliseconds(ttl))
+        case .keep: arguments.append("KEEPTTL")
         }
-        if options.keepTTL { arguments.append("KEEPTTL") }
         let (stored, head) = try await withPreviousHead(key, headBytes: headBytes, arguments)
         return WriteResult(stored ? .stored : .conditionNotMet, previous: head)
     }

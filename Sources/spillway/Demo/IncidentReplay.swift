@@ -42,7 +42,7 @@ struct IncidentReplay: Sendable {
     static func drfThrottle(_ call: @escaping @Sendable (CacheOperation) async throws(CacheError) -> CacheReply) -> Throttle {
         { client, task throws(CacheError) in
             let history = ByteBuffer(string: "[\(task), \(task - 1), \(task - 2)]")
-            _ = try await call(.set(CacheKey("throttle_user_\(client)"), history, SetOptions(ttl: .seconds(60))))
+            _ = try await call(.set(CacheKey("throttle_user_\(client)"), history, SetOptions(expiry: .after(.seconds(60)))))
             return nil
         }
     }
@@ -109,7 +109,7 @@ struct IncidentReplay: Sendable {
         let id = shape == .payloadInKey ? payload : "task:\(task)"
         let lockValue = shape == .payloadInKey ? ByteBuffer(string: "1764164000.\(task)") : ByteBuffer(string: payload)
         steps = [
-            (.firstTaskAt, .set(CacheKey(id + "-first_task_at"), lockValue, SetOptions(ttl: .seconds(3600), condition: .ifNotExists))),
+            (.firstTaskAt, .set(CacheKey(id + "-first_task_at"), lockValue, SetOptions(expiry: .after(.seconds(3600)), condition: .ifNotExists))),
             (.countTasks, .increment(CacheKey(id + "-count_tasks"), by: 1, ttlOnCreate: .seconds(3600))),
         ]
         var stored = true

@@ -54,15 +54,15 @@ struct SoakWorkload: Sendable {
             } else if roll < 50 + spillPercent {
                 op = "set spilled"
                 let bigKey = CacheKey("soak:big:\(random.next() % 2_000)")
-                counts.record(try await cache.set(bigKey, value: Self.value(seed: random.next(), size: 16 * 1024), ttl: .seconds(60), route: Self.route))
+                counts.record(try await cache.set(bigKey, value: Self.value(seed: random.next(), size: 16 * 1024), expiry: .after(.seconds(60)), route: Self.route))
             } else if roll < 85 {
                 op = "set small"
-                counts.record(try await cache.set(key, value: Self.value(seed: random.next(), size: 256), ttl: .seconds(120), route: Self.route))
+                counts.record(try await cache.set(key, value: Self.value(seed: random.next(), size: 256), expiry: .after(.seconds(120)), route: Self.route))
             } else if roll < 95 {
                 // The incident's lock key: raw task input in the key (10 KB), SET NX with a TTL.
                 op = "lock (10 KB key, NX)"
                 let raw = "task-\(random.next() % 100_000)-" + String(repeating: "sale_orders=[…]", count: 680)
-                counts.record(try await cache.set(CacheKey(raw), value: ByteBuffer(string: "1"), ttl: .seconds(10), condition: .ifNotExists, route: Self.route))
+                counts.record(try await cache.set(CacheKey(raw), value: ByteBuffer(string: "1"), expiry: .after(.seconds(10)), condition: .ifNotExists, route: Self.route))
             } else {
                 op = "delete"
                 try await cache.delete(key, route: Self.route)

@@ -42,7 +42,7 @@ struct CacheClientContractTests {
             #expect(fresh.outcome == .conditionNotMet)
             #expect(fresh.previous == nil)
             await #expect(throws: CacheError.self) {
-                try await client.write(key, "e", SetOptions(ttl: .zero))
+                try await client.write(key, "e", SetOptions(expiry: .after(.zero)))
             }
         }
     }

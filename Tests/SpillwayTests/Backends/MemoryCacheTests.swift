@@ -47,7 +47,7 @@ struct MemoryCacheTests {
     func ttl() async throws {
         let clock = ManualClock()
         let cache = MemoryCache(clock: clock)
-        _ = try await cache.execute(.set("a", v("1"), SetOptions(ttl: .seconds(10))))
+        _ = try await cache.execute(.set("a", v("1"), SetOptions(expiry: .after(.seconds(10)))))
         _ = try await cache.execute(.increment("n", by: 1, ttlOnCreate: .seconds(5)))
         clock.advance(by: .seconds(4))
         _ = try await cache.execute(.increment("n", by: 1, ttlOnCreate: .seconds(100)))  // TTL only on create
@@ -60,8 +60,8 @@ struct MemoryCacheTests {
         clock.advance(by: .seconds(5))
         guard case .value(nil) = try await cache.execute(.get("a")) else { Issue.record("a should have expired"); return }
         // KEEPTTL keeps it, a plain SET clears it.
-        _ = try await cache.execute(.set("b", v("1"), SetOptions(ttl: .seconds(30))))
-        _ = try await cache.execute(.set("b", v("2"), SetOptions(keepTTL: true)))
+        _ = try await cache.execute(.set("b", v("1"), SetOptions(expiry: .after(.seconds(30)))))
+        _ = try await cache.execute(.set("b", v("2"), SetOptions(expiry: .keep)))
         #expect(await cache.ttl(of: "b") == .seconds(30))
         _ = try await cache.execute(.set("b", v("3"), SetOptions()))
         #expect(await cache.ttl(of: "b") == nil)
@@ -69,7 +69,7 @@ struct MemoryCacheTests {
         _ = try await cache.execute(.expire("b", ttl: .zero))
         guard case .bool(false) = try await cache.execute(.exists("b")) else { Issue.record("b should be gone"); return }
         // A non-positive SET TTL is an error.
-        await #expect(throws: CacheError.self) { _ = try await cache.execute(.set("c", v("1"), SetOptions(ttl: .seconds(-1)))) }
+        await #expect(throws: CacheError.self) { _ = try await cache.execute(.set("c", v("1"), SetOptions(expiry: .after(.seconds(-1))))) }
     }
 
     @Test("allkeys-lru evicts the least recently used keys and keeps recent ones")

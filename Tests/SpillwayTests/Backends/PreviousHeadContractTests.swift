@@ -39,7 +39,7 @@ struct PreviousHeadContractTests {
             let empty = try await client.write(key, "x", short)
             #expect(empty.previous == ByteBuffer(), "an existing key with a 0-byte head gives an empty head, not nil")
             var ttl = options
-            ttl.ttl = .seconds(100)
+            ttl.expiry = .after(.seconds(100))
             #expect(try await client.write(key, "with ttl", ttl).outcome == .stored)
             #expect(try await client.value(of: key) == ByteBuffer(string: "with ttl"))
         }

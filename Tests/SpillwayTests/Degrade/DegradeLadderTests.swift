@@ -130,7 +130,7 @@ struct DegradeLadderTests {
             // `lock:` says fail: the caller learns it does not hold the lock.
             let locked = try await client.untilRefused { n in
                 await Self.result { () async throws(CacheError) in
-                    try await cache.set(CacheKey("lock:order:\(n)"), value: ByteBuffer(string: "owner"), ttl: .seconds(30), condition: .ifNotExists)
+                    try await cache.set(CacheKey("lock:order:\(n)"), value: ByteBuffer(string: "owner"), expiry: .after(.seconds(30)), condition: .ifNotExists)
                 }
             }
             #expect(locked.failure?.code == .outOfMemory)
@@ -201,7 +201,7 @@ struct DegradeLadderTests {
             Degrade(fallback: FallbackStore(maxBytes: 4096, clock: ManualClock()))
         }
         let error = await #expect(throws: CacheError.self) {
-            try await cache.set("k", value: ByteBuffer(string: "v"), ttl: .zero)
+            try await cache.set("k", value: ByteBuffer(string: "v"), expiry: .after(.zero))
         }
         #expect(error?.code == .invalidArgument)
     }

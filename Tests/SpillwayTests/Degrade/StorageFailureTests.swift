@@ -41,7 +41,7 @@ struct StorageFailureTests {
         let cache = Self.cache(client, blobs, Self.table(CachePolicy(spillAbove: 1024)))
         blobs.mode = mode
         #expect(try await cache.set("page:1", value: Self.big) == .dropped(.blobStore))
-        #expect(try await cache.set("page:2", value: Self.big, ttl: .seconds(60), condition: .ifNotExists) == .dropped(.blobStore))
+        #expect(try await cache.set("page:2", value: Self.big, expiry: .after(.seconds(60)), condition: .ifNotExists) == .dropped(.blobStore))
         #expect(try await cache.mset([KeyValue("page:3", ByteBuffer(string: "small")), KeyValue("page:4", Self.big)]) == .dropped(.blobStore))
         #expect(blobs.failures >= 3, "the store really refused")
         blobs.mode = .healthy

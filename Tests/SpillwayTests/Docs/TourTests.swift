@@ -24,7 +24,7 @@ struct TourTests {
 
         // 3. Use it like a cache. A 10 KB key never reaches the backend: it is hashed.
         let payloadKey = CacheKey(String(repeating: "sale_order,", count: 1000) + "-first_task_at")
-        try await cache.set(payloadKey, value: ByteBuffer(string: "1764164000"), ttl: .seconds(3600))
+        try await cache.set(payloadKey, value: ByteBuffer(string: "1764164000"), expiry: .after(.seconds(3600)))
         let value = try await cache.get(payloadKey)  // found: the GET is guarded the same way
         #expect(value == ByteBuffer(string: "1764164000"))
 

@@ -29,12 +29,12 @@ struct LimitsGuardTests {
     func ttls() async throws {
         let missing = await #expect(throws: CacheError.self) { try await cache.set("session:1", value: ByteBuffer(string: "x")) }
         #expect(missing?.code == .rejectedByPolicy)
-        let tooLong = await #expect(throws: CacheError.self) { try await cache.set("session:1", value: ByteBuffer(string: "x"), ttl: .seconds(7200)) }
+        let tooLong = await #expect(throws: CacheError.self) { try await cache.set("session:1", value: ByteBuffer(string: "x"), expiry: .after(.seconds(7200))) }
         #expect(tooLong?.code == .rejectedByPolicy)
-        let negative = await #expect(throws: CacheError.self) { try await cache.set("x", value: ByteBuffer(string: "x"), ttl: .seconds(-5)) }
+        let negative = await #expect(throws: CacheError.self) { try await cache.set("x", value: ByteBuffer(string: "x"), expiry: .after(.seconds(-5))) }
         #expect(negative?.code == .invalidArgument)
         let zeroExpire = await #expect(throws: CacheError.self) { try await cache.expire("x", ttl: .zero) }
         #expect(zeroExpire?.code == .invalidArgument)
-        #expect(try await cache.set("session:1", value: ByteBuffer(string: "x"), ttl: .seconds(60)) == .stored)
+        #expect(try await cache.set("session:1", value: ByteBuffer(string: "x"), expiry: .after(.seconds(60))) == .stored)
     }
 }

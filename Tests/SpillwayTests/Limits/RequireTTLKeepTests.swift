@@ -13,15 +13,15 @@ struct RequireTTLKeepTests {
                 LimitsGuard()
             }
             do throws(CacheError) {
-                try await cache.set("session:1", value: ByteBuffer(string: "v"), keepTTL: true)
+                try await cache.set("session:1", value: ByteBuffer(string: "v"), expiry: .keep)
                 Issue.record("keep-TTL without a TTL passed requireTTL")
             } catch {
                 #expect(error.code == .rejectedByPolicy)
                 #expect(error.message.contains("keep-TTL"), "\(error)")
             }
             #expect(try await client.execute(.get("session:1")).valueOrNil == nil, "nothing was written")
-            #expect(try await cache.set("session:1", value: ByteBuffer(string: "v"), ttl: .seconds(60)) == .stored)
-            #expect(try await cache.set("free:1", value: ByteBuffer(string: "v"), keepTTL: true) == .stored, "without requireTTL keep-TTL is fine")
+            #expect(try await cache.set("session:1", value: ByteBuffer(string: "v"), expiry: .after(.seconds(60))) == .stored)
+            #expect(try await cache.set("free:1", value: ByteBuffer(string: "v"), expiry: .keep) == .stored, "without requireTTL keep-TTL is fine")
         }
     }
 }

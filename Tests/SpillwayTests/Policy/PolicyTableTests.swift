@@ -38,4 +38,18 @@ struct PolicyTableTests {
         #expect(p.action(for: .busy) == .fail)
         #expect(p.action(for: .connection) == nil)
     }
+
+    @Test("out-of-memory is answered by onOOM alone: onFailure has no key for it")
+    func oomHasOneField() {
+        #expect(OtherFailureClass(.outOfMemory) == nil)
+        #expect(!OtherFailureClass.allCases.map(\.rawValue).contains(FailureClass.outOfMemory.rawValue))
+        for failure in FailureClass.allCases where failure != .outOfMemory {
+            #expect(OtherFailureClass(failure)?.rawValue == failure.rawValue)
+        }
+        var everyOther: [OtherFailureClass: DegradeAction] = [:]
+        for c in OtherFailureClass.allCases { everyOther[c] = .shed }
+        let p = CachePolicy(onOOM: .fail, onFailure: everyOther)
+        #expect(p.action(for: .outOfMemory) == .fail)
+        #expect(p.action(for: .timeout) == .shed)
+    }
 }

@@ -249,8 +249,8 @@ struct RedisClientTests {
     @Test("set with TTL, KEEPTTL and increment's TTL-on-create land on the server")
     func ttls() async throws {
         try await withClient { _, client in
-            _ = try await client.execute(.set("t", ByteBuffer(string: "1"), SetOptions(ttl: .seconds(100))))
-            _ = try await client.execute(.set("t", ByteBuffer(string: "2"), SetOptions(keepTTL: true)))
+            _ = try await client.execute(.set("t", ByteBuffer(string: "1"), SetOptions(expiry: .after(.seconds(100)))))
+            _ = try await client.execute(.set("t", ByteBuffer(string: "2"), SetOptions(expiry: .keep)))
             let kept = try #require(try await client.send("PTTL", "t").int64)
             #expect(kept > 90_000 && kept <= 100_000)
             _ = try await client.execute(.increment("n", by: 1, ttlOnCreate: .seconds(50)))

@@ -67,7 +67,7 @@ struct FileBlobStoreTests {
             let metrics = SpillTestMetrics()
             let cache = ValueSpillTests.cache(client, store, metrics: metrics)
             let value = spillBytes(1 << 20)
-            try await cache.set("file:big", value: value, ttl: .seconds(60))
+            try await cache.set("file:big", value: value, expiry: .after(.seconds(60)))
             #expect(try await cache.get("file:big") == value)
             let id = try #require(try await store.scan(after: nil, limit: 10).blobs.first?.id)
             let fd = open(store.path(of: id), O_RDWR)

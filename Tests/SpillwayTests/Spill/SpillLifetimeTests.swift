@@ -17,7 +17,7 @@ struct SpillLifetimeTests {
             LimitsGuard()
             ValueSpill(store: store, grace: .seconds(30), clock: blobClock)
         }
-        try await cache.set("ttl:a", value: spillBytes(500), ttl: .seconds(60))
+        try await cache.set("ttl:a", value: spillBytes(500), expiry: .after(.seconds(60)))
         let id = try #require(await store.ids.first)
         #expect(await store.metadata(of: id)?.expiresAt == spillOrigin.advanced(by: .seconds(90)))
         #expect(await store.metadata(of: id)?.createdAt == spillOrigin)

@@ -22,12 +22,12 @@ struct SpillRoundTripTests {
             let redis = base as? RedisClient
             // The first use of the script on a client loads it (SCRIPT LOAD): once per client.
             try await cache.set("rt:warm", value: ByteBuffer(string: "w"))
-            try await cache.set("rt:k", value: spillBytes(5000, seed: 1), ttl: .seconds(60))
+            try await cache.set("rt:k", value: spillBytes(5000, seed: 1), expiry: .after(.seconds(60)))
             let first = try #require(await store.ids.first)
 
             client.log.clear()
             try await Self.resetStats(redis)
-            #expect(try await cache.set("rt:k", value: spillBytes(6000, seed: 2), ttl: .seconds(60)) == .stored)
+            #expect(try await cache.set("rt:k", value: spillBytes(6000, seed: 2), expiry: .after(.seconds(60))) == .stored)
             #expect(client.log.all == ["set+head"])
             try await Self.expectScriptOnly(redis, inner: ["type", "getrange", "set"])
             #expect(await store.count == 1)
@@ -62,7 +62,7 @@ struct SpillRoundTripTests {
                 KeyGuard()
                 ValueSpill(store: store)
             }
-            try await cache.set("rt:gone", value: spillBytes(5000), ttl: .seconds(60))
+            try await cache.set("rt:gone", value: spillBytes(5000), expiry: .after(.seconds(60)))
             #expect(await store.count == 1)
             #expect(try await cache.expire("rt:gone", ttl: .zero))
             #expect(try await rawValue(client, "rt:gone") == nil)

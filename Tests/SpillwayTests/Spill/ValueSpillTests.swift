@@ -30,7 +30,7 @@ struct ValueSpillTests {
             for (i, size) in [Self.threshold - 1, Self.threshold, Self.threshold + 1, 1 << 20].enumerated() {
                 let key = CacheKey("spill:rt:\(size)")
                 let value = spillBytes(size, seed: UInt8(i))
-                #expect(try await cache.set(key, value: value, ttl: .seconds(60)) == .stored)
+                #expect(try await cache.set(key, value: value, expiry: .after(.seconds(60))) == .stored)
                 #expect(try await cache.get(key) == value)
                 let raw = try #require(try await rawValue(client, key))
                 if size > Self.threshold {
@@ -183,9 +183,9 @@ struct ValueSpillTests {
             let store = MemoryBlobStore()
             let metrics = SpillTestMetrics()
             let cache = Self.cache(client, store, metrics: metrics)
-            try await cache.set("spill:ow", value: spillBytes(5000, seed: 1), ttl: .seconds(60))
+            try await cache.set("spill:ow", value: spillBytes(5000, seed: 1), expiry: .after(.seconds(60)))
             let first = try #require(await store.ids.first)
-            try await cache.set("spill:ow", value: spillBytes(6000, seed: 2), ttl: .seconds(60))
+            try await cache.set("spill:ow", value: spillBytes(6000, seed: 2), expiry: .after(.seconds(60)))
             #expect(await store.count == 1)
             #expect(await store.ids.first != first, "the first blob was released")
             #expect(try await cache.get("spill:ow") == spillBytes(6000, seed: 2))

@@ -150,10 +150,7 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
     // MARK: Operations
 
     private func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) throws(CacheError) -> WriteResult {
-        if let ttl = options.ttl, ttl <= .zero {
-            throw CacheError(.invalidArgument, "ERR invalid expire time in 'set' command")
-        }
-        if options.keepTTL && options.ttl != nil { throw CacheError(.other, "ERR syntax error") }
+        try options.expiry.validate()
         if value.readableBytes > capabilities.maxValueBytes { throw Self.tooLarge() }
         let existing = live(key)
         var previous = options.returnPrevious ? existing.map { slots[$0].value } : nil
@@ -164,7 +161,7 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         default:
             break
         }
-        try store(key, value, ttl: options.ttl.map(deadline), keepTTL: options.keepTTL)
+        try store(key, value, ttl: options.expiry.duration.map(deadline), keepTTL: options.expiry == .keep)
         return WriteResult(.stored, previous: previous)
     }
 
