@@ -1,22 +1,22 @@
-public import Spillway
+package import Spillway
 
 /// A backend that does nothing and answers at once: the baseline for measuring what the chain
 /// itself costs. Every write reports stored, every read misses.
-public struct NoopCacheClient: CacheClient {
+package struct NoopCacheClient: CacheClient {
     /// Creates the client.
-    @inlinable public init() {}
+    @inlinable package init() {}
 
     /// Everything native; no size limit of its own.
-    public var capabilities: CacheCapabilities { CacheCapabilities() }
+    package var capabilities: CacheCapabilities { CacheCapabilities() }
 
     /// Always zero bytes, no limit.
-    public func memoryStats() async throws(CacheError) -> CacheMemoryStats {
+    package func memoryStats() async throws(CacheError) -> CacheMemoryStats {
         CacheMemoryStats(usedBytes: 0, maxBytes: nil, keyCount: 0)
     }
 
     /// Answers the operation with a neutral reply.
     @inlinable
-    public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+    package func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
         switch operation {
         case .get: .value(nil)
         case .mget(let keys): .values(Array(repeating: nil, count: keys.count))

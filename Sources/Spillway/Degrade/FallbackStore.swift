@@ -20,22 +20,9 @@ public final class FallbackStore<C: Clock>: Sendable where C.Duration == Duratio
     /// The clock that entries' TTLs run on.
     public let clock: C
 
-    private struct Entry {
-        var key: CacheKey
-        var value: ByteBuffer
-        var expiresAt: C.Instant?
-        var cost: Int
-        var prev: Int
-        var next: Int
-    }
-
     private struct State {
-        var entries: [Entry] = []
-        var free: [Int] = []
-        var index: [CacheKey: Int] = [:]
-        var head = -1  // most recently used
-        var tail = -1  // least recently used
-        var bytes = 0
+        /// The entries, in LRU order (the same storage as ``MemoryCache``'s).
+        var table = LRUTable<C.Instant>()
         var evictions = 0
     }
 
@@ -58,7 +45,7 @@ public final class FallbackStore<C: Clock>: Sendable where C.Duration == Duratio
     public var count: Int { entryCount.load(ordering: .relaxed) }
 
     /// The bytes charged to the entries held.
-    public var bytes: Int { state.withLock { $0.bytes } }
+    public var bytes: Int { state.withLock { $0.table.bytes } }
 
     /// Entries removed to make room, so far.
     public var evictions: Int { state.withLock { $0.evictions } }
@@ -76,32 +63,19 @@ public final class FallbackStore<C: Clock>: Sendable where C.Duration == Duratio
         let cost = key.count + value.readableBytes + Self.entryOverhead
         var expiresAt = expiry.duration.map { clock.now.advanced(by: $0) }
         let (stored, evicted, count) = state.withLock { s -> (Bool, Int, Int) in
-            if let i = s.index[key] {
-                if expiry == .keep, let kept = s.entries[i].expiresAt { expiresAt = kept }
-                Self.remove(i, &s)
+            if let i = s.table.find(key) {
+                if expiry == .keep, let kept = s.table[i].expiresAt { expiresAt = kept }
+                s.table.remove(i)
             }
-            guard cost <= maxBytes else { return (false, 0, s.index.count) }
+            guard cost <= maxBytes else { return (false, 0, s.table.count) }
             var evicted = 0
-            while s.bytes + cost > maxBytes, s.tail >= 0 {
-                Self.remove(s.tail, &s)
+            while s.table.bytes + cost > maxBytes, s.table.tail >= 0 {
+                s.table.remove(s.table.tail)
                 evicted += 1
             }
             s.evictions += evicted
-            let entry = Entry(key: key, value: value, expiresAt: expiresAt, cost: cost, prev: -1, next: s.head)
-            let i: Int
-            if let reused = s.free.popLast() {
-                s.entries[reused] = entry
-                i = reused
-            } else {
-                s.entries.append(entry)
-                i = s.entries.count - 1
-            }
-            if s.head >= 0 { s.entries[s.head].prev = i }
-            s.head = i
-            if s.tail < 0 { s.tail = i }
-            s.index[key] = i
-            s.bytes += cost
-            return (true, evicted, s.index.count)
+            s.table.insert(key, value, expiresAt: expiresAt, cost: cost)
+            return (true, evicted, s.table.count)
         }
         entryCount.store(count, ordering: .relaxed)
         if evicted > 0 { Counter(label: "spillway_fallback_evictions_total").increment(by: evicted) }
@@ -113,13 +87,13 @@ public final class FallbackStore<C: Clock>: Sendable where C.Duration == Duratio
         if isEmpty { return nil }
         let now = clock.now
         let (value, count) = state.withLock { s -> (ByteBuffer?, Int) in
-            guard let i = s.index[key] else { return (nil, s.index.count) }
-            if let at = s.entries[i].expiresAt, at <= now {
-                Self.remove(i, &s)
-                return (nil, s.index.count)
+            guard let i = s.table.find(key) else { return (nil, s.table.count) }
+            if let at = s.table[i].expiresAt, at <= now {
+                s.table.remove(i)
+                return (nil, s.table.count)
             }
-            Self.touch(i, &s)
-            return (s.entries[i].value, s.index.count)
+            s.table.touch(i)
+            return (s.table[i].value, s.table.count)
         }
         entryCount.store(count, ordering: .relaxed)
         return value
@@ -131,9 +105,9 @@ public final class FallbackStore<C: Clock>: Sendable where C.Duration == Duratio
     public func remove(_ key: CacheKey) -> Bool {
         if isEmpty { return false }
         let (removed, count) = state.withLock { s -> (Bool, Int) in
-            guard let i = s.index[key] else { return (false, s.index.count) }
-            Self.remove(i, &s)
-            return (true, s.index.count)
+            guard let i = s.table.find(key) else { return (false, s.table.count) }
+            s.table.remove(i)
+            return (true, s.table.count)
         }
         entryCount.store(count, ordering: .relaxed)
         return removed
@@ -147,33 +121,6 @@ public final class FallbackStore<C: Clock>: Sendable where C.Duration == Duratio
             s.evictions = evictions
         }
         entryCount.store(0, ordering: .relaxed)
-    }
-
-    // MARK: List
-
-    private static func touch(_ i: Int, _ s: inout State) {
-        guard s.head != i else { return }
-        unlink(i, &s)
-        s.entries[i].prev = -1
-        s.entries[i].next = s.head
-        if s.head >= 0 { s.entries[s.head].prev = i }
-        s.head = i
-        if s.tail < 0 { s.tail = i }
-    }
-
-    private static func unlink(_ i: Int, _ s: inout State) {
-        let p = s.entries[i].prev
-        let n = s.entries[i].next
-        if p >= 0 { s.entries[p].next = n } else if s.head == i { s.head = n }
-        if n >= 0 { s.entries[n].prev = p } else if s.tail == i { s.tail = p }
-    }
-
-    private static func remove(_ i: Int, _ s: inout State) {
-        unlink(i, &s)
-        s.index[s.entries[i].key] = nil
-        s.bytes -= s.entries[i].cost
-        s.entries[i] = Entry(key: CacheKey(bytes: ByteBuffer()), value: ByteBuffer(), expiresAt: nil, cost: 0, prev: -2, next: -2)
-        s.free.append(i)
     }
 }
 

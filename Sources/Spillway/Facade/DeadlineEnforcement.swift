@@ -6,11 +6,12 @@
 /// waiter and keeps the reply's place in its connection, so the connection stays in step), so
 /// the caller gets ``CacheError/Code/timeout`` close to the deadline. Nothing outlives the call:
 /// both tasks are children of a task group.
-public enum DeadlineEnforcement {
+@usableFromInline
+package enum DeadlineEnforcement {
     /// Runs `body`, failing with ``CacheError/Code/timeout`` if `deadline` on `clock` comes first.
     /// - Throws: ``CacheError``: the body's own, `.timeout` at the deadline, or `.cancelled` when
     ///   the calling task was cancelled.
-    public static func run<C: Clock, T: Sendable>(
+    @usableFromInline package static func run<C: Clock, T: Sendable>(
         until deadline: C.Instant,
         clock: C,
         _ body: @escaping @Sendable () async throws(CacheError) -> T
@@ -44,7 +45,7 @@ public enum DeadlineEnforcement {
 
     /// Runs `body` against a deadline on the continuous clock.
     /// - Throws: ``CacheError``, as ``run(until:clock:_:)``.
-    public static func run<T: Sendable>(
+    @usableFromInline package static func run<T: Sendable>(
         until deadline: ContinuousClock.Instant,
         _ body: @escaping @Sendable () async throws(CacheError) -> T
     ) async throws(CacheError) -> T {

@@ -26,6 +26,8 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     public let defaultTimeout: Duration?
     /// Logger, table and the client's capabilities, shared by every operation's context.
     @usableFromInline let shared: CacheContext.Shared
+    /// Why the cache refused to start (a middleware's ``CacheMiddleware/prepare(_:)`` threw), if it did.
+    @usableFromInline let refusal: CacheError?
 
     /// Wraps a client in a chain.
     /// - Parameters:
@@ -34,6 +36,12 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     ///   - logger: the logger for middleware; defaults to one that discards.
     ///   - defaultTimeout: a deadline for operations whose caller gives none.
     ///   - chain: the middleware, in order.
+    ///
+    /// Each middleware checks its configuration here, once (``CacheMiddleware/prepare(_:)``):
+    /// ``KeyGuard`` logs a warning and counts `spillway_key_hash_default_secret_total` when its
+    /// hasher uses the public default key material. When a check fails (``PolicyTable/requireSecret``
+    /// with that material) the cache refuses to start: ``checkStartup()`` and every operation
+    /// throw the error, and nothing reaches the backend.
     public init(
         client: Client,
         policies: PolicyTable = PolicyTable(),
@@ -47,6 +55,21 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
         self.logger = logger
         self.defaultTimeout = defaultTimeout
         self.shared = CacheContext.Shared(logger: logger, policies: policies, capabilities: client.capabilities)
+        do {
+            try self.chain.prepare(CacheStartup(logger: logger, policies: policies))
+            self.refusal = nil
+        } catch {
+            self.refusal = error
+        }
+    }
+
+    /// Throws the error that made this cache refuse to start, if any. Call it when the
+    /// application starts, to fail there rather than at the first operation.
+    /// - Throws: ``CacheError`` from a middleware's ``CacheMiddleware/prepare(_:)`` (for example
+    ///   ``CacheError/Code/invalidArgument`` when ``PolicyTable/requireSecret`` is set and the
+    ///   ``KeyGuard`` uses the default key material).
+    public func checkStartup() throws(CacheError) {
+        if let refusal { throw refusal }
     }
 
     /// Runs any operation through the chain.
@@ -81,6 +104,7 @@ public struct GuardedCache<Client: CacheClient, Chain: CacheMiddleware>: Sendabl
     func run(
         _ operation: CacheOperation, route: String?, deadlineOffset: Duration?, file: StaticString, line: UInt
     ) async throws(CacheError) -> CacheReply {
+        if let refusal { throw refusal }
         let route = route ?? CacheRoute.current
         var deadlineOffset = deadlineOffset
         if deadlineOffset == nil, let defaultTimeout {

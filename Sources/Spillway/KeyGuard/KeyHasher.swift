@@ -1,4 +1,11 @@
-internal import NIOCore
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+public import NIOCore
 
 /// Rewrites an oversized key into the short, stable, keyed form (format version 1):
 ///
@@ -17,16 +24,25 @@ internal import NIOCore
 ///   with that tag together.
 /// - The hash is keyed by the deployment secret, so the same key gives the same output in every
 ///   process that shares the secret, and outsiders cannot craft collisions.
+/// - Hashed and raw keys never share a name: a key of any length that already ends like a hashed
+///   key (``hasHashedForm(_:)``: `#v1:` and 32 lowercase hex digits) is hashed by ``KeyGuard``
+///   too, so no raw key reaches the backend under a name that a hashed key could have.
 public struct KeyHasher: Sendable {
     /// The secret the digest is keyed with.
     public let secret: XXH3Secret
     /// The most readable bytes to keep.
     public let readablePrefixBytes: Int
+    /// Whether ``secret`` is derived from the public ``defaultKeyMaterial``: anyone can then
+    /// compute hashed keys offline. ``KeyGuard`` warns once at start when it is, and refuses to
+    /// start under ``PolicyTable/requireSecret``.
+    public let usesDefaultSecret: Bool
 
     /// The bytes of `…#v1:` plus 32 hex digits.
     public static let suffixBytes = 3 + 4 + 32
-    /// The key material of the default secret. Set your own per deployment.
+    /// The key material of the default secret. It is public: set your own per deployment.
     public static let defaultKeyMaterial = "spillway/key-hash/v1"
+    /// The secret derived from ``defaultKeyMaterial``.
+    static let defaultSecret = XXH3Secret(keyMaterial: KeyHasher.defaultKeyMaterial)
 
     /// Creates a hasher.
     /// - Parameters:
@@ -35,60 +51,101 @@ public struct KeyHasher: Sendable {
     public init(secret: XXH3Secret = XXH3Secret(keyMaterial: KeyHasher.defaultKeyMaterial), readablePrefixBytes: Int = 40) {
         self.secret = secret
         self.readablePrefixBytes = max(0, readablePrefixBytes)
+        self.usesDefaultSecret = secret == Self.defaultSecret
+    }
+
+    /// Whether `key` ends like a hashed key of format version 1: `#v1:` then 32 lowercase hex
+    /// digits (whatever comes before). Such a key is hashed even when it is short enough, so a
+    /// raw key can never name a hashed key's value.
+    @inlinable
+    public static func hasHashedForm(_ key: CacheKey) -> Bool {
+        let n = key.count
+        guard n >= 36 else { return false }
+        return key.bytes.withUnsafeReadableBytes { raw in
+            guard raw[n - 36] == UInt8(ascii: "#"), raw[n - 35] == UInt8(ascii: "v"),
+                raw[n - 34] == UInt8(ascii: "1"), raw[n - 33] == UInt8(ascii: ":")
+            else { return false }
+            for i in (n - 32)..<n {
+                let b = raw[i]
+                guard (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66) else { return false }
+            }
+            return true
+        }
     }
 
     /// The hashed form of `key`, no longer than `maxKeyBytes` (assuming `maxKeyBytes` is at least
-    /// ``CachePolicy/minimumMaxKeyBytes``).
+    /// ``CachePolicy/minimumMaxKeyBytes``). One buffer is allocated: the result.
     public func hashed(_ key: CacheKey, maxKeyBytes: Int) -> CacheKey {
         key.bytes.withUnsafeReadableBytes { raw in
             let digest = XXH3.hash128(raw, secret: secret)
             let budget = max(0, maxKeyBytes - Self.suffixBytes)
-            let tag = Self.hashTag(in: raw)
-
             var prefixEnd = min(budget, readablePrefixBytes)
-            var tagPart: [UInt8] = []
-            if let tag {
-                let tagInsidePrefix = tag.upperBound < Self.utf8Boundary(raw, limit: prefixEnd)
-                if !tagInsidePrefix {
-                    let tagBytes = UnsafeRawBufferPointer(rebasing: raw[tag])
-                    if tag.count + 2 <= budget {
-                        tagPart = [UInt8(ascii: "{")] + Array(tagBytes) + [UInt8(ascii: "}")]
-                    } else {
-                        var digits = [UInt8](repeating: 0, count: 16)
-                        let h = XXH3.hash64(tagBytes, secret: secret)
-                        digits.withUnsafeMutableBytes { XXH3.writeHex(h, into: $0, at: 0) }
-                        tagPart = Array("{#".utf8) + digits + [UInt8(ascii: "}")]
-                    }
-                    // The readable prefix must stop before the tag's `{` (the first `{` in the key).
-                    prefixEnd = min(prefixEnd, tag.lowerBound - 1, max(0, budget - tagPart.count))
+            // The tag part: nothing, `{tag}` (the tag's bytes), or `{#<16 hex>}` (its hash).
+            var tagBytes: Range<Int>? = nil
+            var tagHash: UInt64? = nil
+            var tagPartCount = 0
+            if let tag = Self.hashTag(in: raw), tag.upperBound >= Self.utf8Boundary(raw, limit: prefixEnd) {
+                if tag.count + 2 <= budget {
+                    tagBytes = tag
+                    tagPartCount = tag.count + 2
+                } else {
+                    tagHash = XXH3.hash64(UnsafeRawBufferPointer(rebasing: raw[tag]), secret: secret)
+                    tagPartCount = 2 + 16 + 1
                 }
+                // The readable prefix must stop before the tag's `{` (the first `{` in the key).
+                prefixEnd = min(prefixEnd, tag.lowerBound - 1, max(0, budget - tagPartCount))
             }
             let cut = Self.utf8Boundary(raw, limit: prefixEnd)
-
-            var out = ByteBufferAllocator().buffer(capacity: cut + tagPart.count + Self.suffixBytes)
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[0..<cut]))
-            out.writeBytes([0xE2, 0x80, 0xA6])  // …
-            out.writeBytes(tagPart)
-            out.writeBytes(Array("#v1:".utf8))
-            out.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { dest in
-                digest.writeHex(into: dest)
-                return 32
+            let total = cut + tagPartCount + Self.suffixBytes
+            var out = ByteBufferAllocator().buffer(capacity: total)
+            out.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { dest in
+                var at = 0
+                func put(_ byte: UInt8) {
+                    dest[at] = byte
+                    at += 1
+                }
+                if cut > 0 { dest.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: cut) }
+                at = cut
+                put(0xE2); put(0x80); put(0xA6)  // …
+                if let tagBytes {
+                    put(UInt8(ascii: "{"))
+                    UnsafeMutableRawBufferPointer(rebasing: dest[at..<(at + tagBytes.count)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[tagBytes]))
+                    at += tagBytes.count
+                    put(UInt8(ascii: "}"))
+                } else if let tagHash {
+                    put(UInt8(ascii: "{")); put(UInt8(ascii: "#"))
+                    XXH3.writeHex(tagHash, into: dest, at: at)
+                    at += 16
+                    put(UInt8(ascii: "}"))
+                }
+                put(UInt8(ascii: "#")); put(UInt8(ascii: "v")); put(UInt8(ascii: "1")); put(UInt8(ascii: ":"))
+                digest.writeHex(into: UnsafeMutableRawBufferPointer(rebasing: dest[at..<(at + 32)]))
+                at += 32
+                return at
             }
             return CacheKey(bytes: out)
         }
     }
 
     /// The range of a Redis Cluster hash tag's content, following Redis's rule: the bytes between
-    /// the first `{` and the first `}` after it, if there is at least one.
-    public static func hashTag(in raw: UnsafeRawBufferPointer) -> Range<Int>? {
-        guard let open = raw.firstIndex(of: UInt8(ascii: "{")) else { return nil }
-        guard let close = raw[(open + 1)...].firstIndex(of: UInt8(ascii: "}")) else { return nil }
-        guard close > open + 1 else { return nil }
-        return (open + 1)..<close
+    /// the first `{` and the first `}` after it, if there is at least one. The search is `memchr`,
+    /// so a 10 KiB key without braces costs a fraction of its hash.
+    static func hashTag(in raw: UnsafeRawBufferPointer) -> Range<Int>? {
+        guard let base = raw.baseAddress, raw.count > 0 else { return nil }
+        guard let openPointer = memchr(base, Int32(UInt8(ascii: "{")), raw.count) else { return nil }
+        let open = UnsafeRawPointer(openPointer) - base
+        let afterOpen = open + 1
+        guard afterOpen < raw.count,
+            let closePointer = memchr(base + afterOpen, Int32(UInt8(ascii: "}")), raw.count - afterOpen)
+        else { return nil }
+        let close = UnsafeRawPointer(closePointer) - base
+        guard close > afterOpen else { return nil }
+        return afterOpen..<close
     }
 
     /// The largest `n <= limit` such that `raw[0..<n]` is valid, complete UTF-8.
-    public static func utf8Boundary(_ raw: UnsafeRawBufferPointer, limit: Int) -> Int {
+    static func utf8Boundary(_ raw: UnsafeRawBufferPointer, limit: Int) -> Int {
         let limit = min(limit, raw.count)
         var i = 0
         while i < limit {

@@ -29,4 +29,10 @@ public struct ArrayMiddleware<Element: CacheMiddleware>: CacheMiddleware {
             try await run(from: index + 1, op, ctx, next)
         }
     }
+
+    /// Prepares every middleware it holds, in order.
+    /// - Throws: the first error one of them throws.
+    public func prepare(_ startup: CacheStartup) throws(CacheError) {
+        for element in elements { try element.prepare(startup) }
+    }
 }

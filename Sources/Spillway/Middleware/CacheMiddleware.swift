@@ -15,6 +15,17 @@ public protocol CacheMiddleware: Sendable {
         context: CacheContext,
         next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
     ) async throws(CacheError) -> CacheReply
+
+    /// Checks the middleware's configuration once, when a ``GuardedCache`` is built. The default
+    /// does nothing; ``KeyGuard`` reports the public default key secret here.
+    /// - Throws: ``CacheError`` when the middleware must not run with this configuration; the
+    ///   cache then refuses to start (``GuardedCache/checkStartup()`` and every operation throw it).
+    func prepare(_ startup: CacheStartup) throws(CacheError)
+}
+
+extension CacheMiddleware {
+    /// Does nothing: most middleware have nothing to check at start.
+    public func prepare(_ startup: CacheStartup) throws(CacheError) {}
 }
 
 /// A middleware that does nothing; the empty chain.
@@ -54,5 +65,12 @@ public struct _CacheMiddleware2<First: CacheMiddleware, Second: CacheMiddleware>
         try await first.handle(operation, context: context) { (op: CacheOperation, ctx: CacheContext) async throws(CacheError) -> CacheReply in
             try await second.handle(op, context: ctx, next: next)
         }
+    }
+
+    /// Prepares both, first then second.
+    /// - Throws: the first error either throws.
+    public func prepare(_ startup: CacheStartup) throws(CacheError) {
+        try first.prepare(startup)
+        try second.prepare(startup)
     }
 }

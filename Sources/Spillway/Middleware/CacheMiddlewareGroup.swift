@@ -30,4 +30,10 @@ public struct CacheMiddlewareGroup: CacheMiddleware {
             try await run(index: index + 1, op, ctx, next)
         }
     }
+
+    /// Prepares every middleware it holds, in order.
+    /// - Throws: the first error one of them throws.
+    public func prepare(_ startup: CacheStartup) throws(CacheError) {
+        for m in middleware { try m.prepare(startup) }
+    }
 }

@@ -19,4 +19,13 @@ public enum EitherMiddleware<First: CacheMiddleware, Second: CacheMiddleware>: C
         case .second(let m): try await m.handle(operation, context: context, next: next)
         }
     }
+
+    /// Prepares the chosen branch.
+    /// - Throws: what the chosen middleware throws.
+    public func prepare(_ startup: CacheStartup) throws(CacheError) {
+        switch self {
+        case .first(let m): try m.prepare(startup)
+        case .second(let m): try m.prepare(startup)
+        }
+    }
 }

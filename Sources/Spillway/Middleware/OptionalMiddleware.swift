@@ -20,4 +20,10 @@ public struct OptionalMiddleware<Wrapped: CacheMiddleware>: CacheMiddleware {
         }
         return try await next(operation, context)
     }
+
+    /// Prepares every middleware it holds, in order.
+    /// - Throws: the first error one of them throws.
+    public func prepare(_ startup: CacheStartup) throws(CacheError) {
+        try wrapped?.prepare(startup)
+    }
 }

@@ -13,6 +13,10 @@ public struct PolicyTable: Sendable {
     public var defaults: CachePolicy { storage.defaults }
     /// Route overrides, by exact route (`"POST /orders/upload"`, `"job:resize"`).
     public var routes: [String: PolicyOverrides] { storage.routes }
+    /// Whether the cache must refuse to start when its ``KeyGuard`` hashes keys with the public
+    /// default key material (``KeyHasher/defaultKeyMaterial``). Off by default (a warning is
+    /// logged and counted instead); turn it on in production.
+    public var requireSecret: Bool { storage.requireSecret }
     /// Prefix overrides, longest prefix first.
     public var prefixes: [(prefix: String, overrides: PolicyOverrides)] { storage.prefixes }
 
@@ -23,6 +27,7 @@ public struct PolicyTable: Sendable {
     @usableFromInline
     final class Storage: Sendable {
         let defaults: CachePolicy
+        let requireSecret: Bool
         let routes: [String: PolicyOverrides]
         let prefixes: [(prefix: String, overrides: PolicyOverrides)]
         @usableFromInline let prefixBytes: [ByteBuffer]
@@ -33,8 +38,9 @@ public struct PolicyTable: Sendable {
         /// The resolved policy of each slot and prefix, at `slot * prefixBytes.count + prefix`.
         @usableFromInline let withPrefix: [ResolvedPolicy]
 
-        init(defaults: CachePolicy, routes: [String: PolicyOverrides], prefixes: [String: PolicyOverrides]) {
+        init(defaults: CachePolicy, routes: [String: PolicyOverrides], prefixes: [String: PolicyOverrides], requireSecret: Bool) {
             self.defaults = defaults
+            self.requireSecret = requireSecret
             self.routes = routes
             let sorted = prefixes.sorted { $0.key.utf8.count != $1.key.utf8.count ? $0.key.utf8.count > $1.key.utf8.count : $0.key < $1.key }
             self.prefixes = sorted.map { (prefix: $0.key, overrides: $0.value) }
@@ -63,8 +69,13 @@ public struct PolicyTable: Sendable {
     ///   - defaults: the policy for everything not overridden.
     ///   - routes: overrides by exact route name.
     ///   - prefixes: overrides by key prefix; matching prefixes apply from shortest to longest.
-    public init(defaults: CachePolicy = CachePolicy(), routes: [String: PolicyOverrides] = [:], prefixes: [String: PolicyOverrides] = [:]) {
-        self.storage = Storage(defaults: defaults, routes: routes, prefixes: prefixes)
+    ///   - requireSecret: refuse to start with the public default key-hash material (see
+    ///     ``requireSecret``).
+    public init(
+        defaults: CachePolicy = CachePolicy(), routes: [String: PolicyOverrides] = [:], prefixes: [String: PolicyOverrides] = [:],
+        requireSecret: Bool = false
+    ) {
+        self.storage = Storage(defaults: defaults, routes: routes, prefixes: prefixes, requireSecret: requireSecret)
     }
 
     /// Resolves the policy for a route and the first key of an operation. The key is looked at

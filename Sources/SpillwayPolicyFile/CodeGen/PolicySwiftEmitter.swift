@@ -27,7 +27,8 @@ public enum PolicySwiftEmitter {
             static let table = PolicyTable(
                 defaults: \(policy(file.defaults)),
                 routes: \(dictionary(file.routes)),
-                prefixes: \(dictionary(file.prefixes))
+                prefixes: \(dictionary(file.prefixes)),
+                requireSecret: \(file.requireSecret)
             )
         }
 

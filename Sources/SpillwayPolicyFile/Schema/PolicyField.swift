@@ -48,4 +48,6 @@ public enum PolicySection: String, CaseIterable, Sendable, Hashable {
     case routes
     /// Overrides by key prefix; matching prefixes apply from shortest to longest.
     case prefixes
+    /// `true`: refuse to start with the public default key-hash material.
+    case requireSecret
 }

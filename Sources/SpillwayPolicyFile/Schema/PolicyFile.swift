@@ -12,17 +12,23 @@ public struct PolicyFile: Sendable, Hashable {
     public var routes: [String: PolicyOverrides]
     /// Overrides by key prefix.
     public var prefixes: [String: PolicyOverrides]
+    /// The file's top-level `requireSecret` (see ``Spillway/PolicyTable/requireSecret``).
+    public var requireSecret: Bool
 
     /// Creates the content of a policy file.
-    public init(defaults: CachePolicy = CachePolicy(), routes: [String: PolicyOverrides] = [:], prefixes: [String: PolicyOverrides] = [:]) {
+    public init(
+        defaults: CachePolicy = CachePolicy(), routes: [String: PolicyOverrides] = [:], prefixes: [String: PolicyOverrides] = [:],
+        requireSecret: Bool = false
+    ) {
         self.defaults = defaults
         self.routes = routes
         self.prefixes = prefixes
+        self.requireSecret = requireSecret
     }
 
     /// The policy table the cache resolves from.
     public var table: PolicyTable {
-        PolicyTable(defaults: defaults, routes: routes, prefixes: prefixes)
+        PolicyTable(defaults: defaults, routes: routes, prefixes: prefixes, requireSecret: requireSecret)
     }
 
     /// Parses and validates a policy file's bytes, collecting every error and warning.

@@ -22,6 +22,7 @@ struct PolicyFileDecoder {
     var defaults = Layer(name: "defaults")
     var routes: [(name: String, layer: Layer)] = []
     var prefixes: [(name: String, layer: Layer)] = []
+    var requireSecret = false
 
     /// HTTP methods a route may start with.
     static let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]
@@ -52,7 +53,7 @@ struct PolicyFileDecoder {
                 if PolicyField(rawValue: entry.key) != nil {
                     error(entry.keyLocation, "'\(entry.key)' is a policy field; put it under 'defaults:', a route or a prefix")
                 } else {
-                    error(entry.keyLocation, "unknown section '\(Self.shown(entry.key))'; expected defaults, routes or prefixes" + Suggestion.didYouMean(entry.key, in: PolicySection.allCases.map(\.rawValue)))
+                    error(entry.keyLocation, "unknown section '\(Self.shown(entry.key))'; expected defaults, routes, prefixes or requireSecret" + Suggestion.didYouMean(entry.key, in: PolicySection.allCases.map(\.rawValue)))
                 }
                 continue
             }
@@ -68,6 +69,8 @@ struct PolicyFileDecoder {
                     guard checkRouteName(key, at: keyLocation) else { continue }
                     routes.append((key, decodeLayer(value, name: "route '\(key)'", isDefaults: false)))
                 }
+            case .requireSecret:
+                if let v = bool(entry.value, field: "requireSecret") { requireSecret = v }
             case .prefixes:
                 for (key, keyLocation, value) in namedEntries(entry.value, section: "prefixes") {
                     if key.isEmpty {
@@ -83,7 +86,8 @@ struct PolicyFileDecoder {
         return PolicyFile(
             defaults: base,
             routes: Dictionary(routes.map { ($0.name, $0.layer.overrides) }, uniquingKeysWith: { a, _ in a }),
-            prefixes: Dictionary(prefixes.map { ($0.name, $0.layer.overrides) }, uniquingKeysWith: { a, _ in a })
+            prefixes: Dictionary(prefixes.map { ($0.name, $0.layer.overrides) }, uniquingKeysWith: { a, _ in a }),
+            requireSecret: requireSecret
         )
     }
 

@@ -1,20 +1,20 @@
 import Foundation
-public import Spillway
+package import Spillway
 
 /// Measures Spillway's keyed XXH3-128 against `xxhsum -b`'s XXH128 on the same machine, in the
 /// same run: `xxhsum` runs before and after Spillway's measurement, and the better of its two
 /// figures is the reference (the least favourable ratio for Spillway).
-public enum XXH3Comparison {
+package enum XXH3Comparison {
     /// The figures of one comparison.
-    public struct Result: Sendable, Codable {
+    package struct Result: Sendable, Codable {
         /// Input size in bytes.
-        public var bytes: Int
+        package var bytes: Int
         /// Spillway's keyed XXH3-128, in MB/s (10^6 bytes).
-        public var spillwayMBps: Double
+        package var spillwayMBps: Double
         /// `xxhsum -b` XXH128, in MB/s.
-        public var xxhsumMBps: Double
+        package var xxhsumMBps: Double
         /// `spillwayMBps / xxhsumMBps`.
-        public var ratio: Double
+        package var ratio: Double
     }
 
     /// Runs the comparison.
@@ -22,7 +22,7 @@ public enum XXH3Comparison {
     ///   - bytes: the input size (the case: a 10 KB key).
     ///   - seconds: how long to measure Spillway's side.
     /// - Throws: `CacheError` `.unsupported` when `xxhsum` is missing or prints nothing usable.
-    public static func run(bytes: Int = 10_240, seconds: Double = 2) throws(CacheError) -> Result {
+    package static func run(bytes: Int = 10_240, seconds: Double = 2) throws(CacheError) -> Result {
         let input = (0..<bytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         let secret = XXH3Secret(keyMaterial: KeyHasher.defaultKeyMaterial)
         let before = try xxhsumXXH128MBps(bytes: bytes)

@@ -1,6 +1,6 @@
-public import NIOCore
+package import NIOCore
 import NIOPosix
-public import Spillway
+package import Spillway
 
 /// A tiny in-process RESP server on 127.0.0.1, the one fake Redis of the package, in two modes:
 ///
@@ -21,9 +21,9 @@ public import Spillway
 /// await client.close()
 /// await server.stop()
 /// ```
-public final class StaticRedisServer: Sendable {
+package final class StaticRedisServer: Sendable {
     /// What a scripted server does with one command.
-    public enum Action: Sendable {
+    package enum Action: Sendable {
         /// Sends these raw bytes (RESP, written as text: `"+OK\r\n"`).
         case reply(String)
         /// Sends these raw bytes, then closes the connection (later commands are dropped).
@@ -34,10 +34,10 @@ public final class StaticRedisServer: Sendable {
 
     /// Decides a scripted server's answer to one command, given its arguments (the command's
     /// name first) as UTF-8 text. It is called on the connection's event loop, in order.
-    public typealias Script = @Sendable ([String]) -> Action
+    package typealias Script = @Sendable ([String]) -> Action
 
     /// The port it listens on, on 127.0.0.1.
-    public let port: Int
+    package let port: Int
     private let channel: any Channel
 
     private init(port: Int, channel: any Channel) {
@@ -50,7 +50,7 @@ public final class StaticRedisServer: Sendable {
     ///   - getValue: the value every `GET` returns.
     ///   - group: the event loops to run on; NIO's shared singleton group by default.
     /// - Throws: ``CacheError`` with `.connection` when it cannot listen.
-    public static func start(getValue: ByteBuffer, group: (any EventLoopGroup)? = nil) async throws(CacheError) -> StaticRedisServer {
+    package static func start(getValue: ByteBuffer, group: (any EventLoopGroup)? = nil) async throws(CacheError) -> StaticRedisServer {
         do {
             return try await bind(getValue: getValue, group: group).get()
         } catch {
@@ -63,7 +63,7 @@ public final class StaticRedisServer: Sendable {
     ///   - group: the event loops to run on; NIO's shared singleton group by default.
     ///   - script: what to answer to each command.
     /// - Throws: ``CacheError`` with `.connection` when it cannot listen.
-    public static func start(group: (any EventLoopGroup)? = nil, script: @escaping Script) async throws(CacheError) -> StaticRedisServer {
+    package static func start(group: (any EventLoopGroup)? = nil, script: @escaping Script) async throws(CacheError) -> StaticRedisServer {
         do {
             return try await bind(getValue: ByteBuffer(), group: group, script: script).get()
         } catch {
@@ -75,7 +75,7 @@ public final class StaticRedisServer: Sendable {
     /// afterwards, also when `body` throws.
     /// - Throws: ``CacheError`` with `.connection` when the server cannot listen, or what `body`
     ///   throws.
-    public static func withServer<R>(_ script: @escaping Script, _ body: (StaticRedisServer) async throws -> R) async throws -> R {
+    package static func withServer<R>(_ script: @escaping Script, _ body: (StaticRedisServer) async throws -> R) async throws -> R {
         let server = try await start(script: script)
         do {
             let result = try await body(server)
@@ -88,13 +88,13 @@ public final class StaticRedisServer: Sendable {
     }
 
     /// The RESP bulk string holding `text`: `$<length>\r\n<text>\r\n`, for scripted replies.
-    public static func bulk(_ text: String) -> String { "$\(text.utf8.count)\r\n\(text)\r\n" }
+    package static func bulk(_ text: String) -> String { "$\(text.utf8.count)\r\n\(text)\r\n" }
 
     /// Starts a server like ``start(getValue:group:)``, blocking the calling thread until it
     /// listens: for synchronous set-up code such as a benchmark suite's registration.
     /// - Throws: ``CacheError`` with `.connection` when it cannot listen.
     @available(*, noasync, message: "use start(getValue:group:) in async code")
-    public static func startBlocking(getValue: ByteBuffer, group: (any EventLoopGroup)? = nil) throws(CacheError) -> StaticRedisServer {
+    package static func startBlocking(getValue: ByteBuffer, group: (any EventLoopGroup)? = nil) throws(CacheError) -> StaticRedisServer {
         do {
             return try bind(getValue: getValue, group: group).wait()
         } catch {
@@ -127,7 +127,7 @@ public final class StaticRedisServer: Sendable {
     }
 
     /// Stops listening. Open connections are left to their clients to close.
-    public func stop() async {
+    package func stop() async {
         try? await channel.close()
     }
 }

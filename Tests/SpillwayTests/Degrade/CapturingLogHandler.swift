@@ -8,6 +8,9 @@ final class LogCapture: Sendable {
 
     var messages: [String] { lines.withLock { $0.map(\.message) } }
 
+    /// Every message with its level, in order.
+    var records: [(level: Logger.Level, message: String)] { lines.withLock { $0 } }
+
     func append(_ level: Logger.Level, _ message: String) { lines.withLock { $0.append((level, message)) } }
 
     func logger() -> Logger {

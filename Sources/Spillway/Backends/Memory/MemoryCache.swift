@@ -11,15 +11,6 @@ internal import NIOCore
 ///   Redis samples).
 /// - Every operation is atomic: the actor runs one at a time.
 public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
-    struct Slot {
-        var key: CacheKey
-        var value: ByteBuffer
-        var expiresAt: C.Instant?
-        var cost: Int
-        var prev: Int
-        var next: Int
-    }
-
     /// The memory limit in bytes (`nil`: unlimited).
     public private(set) var maxMemory: Int?
     /// The policy at the limit.
@@ -33,13 +24,8 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
     )
 
     private let origin: C.Instant
-    private var slots: [Slot] = []
-    private var free: [Int] = []
-    private var index: [CacheKey: Int] = [:]
-    private var head = -1  // most recently used
-    private var tail = -1  // least recently used
-    private var entryBytes = 0
-    private var withTTL = 0
+    /// The entries, in LRU order (the same storage as ``FallbackStore``'s).
+    private var table = LRUTable<C.Instant>()
     private var lastExpirySweep: C.Instant?
 
     /// Keys evicted by `allkeys-lru` so far.
@@ -69,43 +55,45 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
 
     /// Bytes in use, as ``RedisMemoryModel`` counts them.
     public var usedMemory: Int {
-        entryBytes + RedisMemoryModel.tableCost(count: index.count) + RedisMemoryModel.tableCost(count: withTTL)
+        table.bytes + RedisMemoryModel.tableCost(count: table.count) + RedisMemoryModel.tableCost(count: table.expiring)
     }
 
     /// The number of keys, including ones expired but not yet removed.
-    public var count: Int { index.count }
+    public var count: Int { table.count }
 
     /// The remaining time to live of a key: `nil` for a missing key or one without TTL.
     public func ttl(of key: CacheKey) -> Duration? {
-        guard let i = live(key), let at = slots[i].expiresAt else { return nil }
+        guard let i = live(key), let at = table[i].expiresAt else { return nil }
         return clock.now.duration(to: at)
     }
 
     /// All live keys (for tests and the sweeper's reconciliation).
     public func keys() -> [CacheKey] {
         let now = clock.now
-        return index.compactMap { key, i in
-            if let at = slots[i].expiresAt, at <= now { return nil }
-            return key
+        var out: [CacheKey] = []
+        for i in 0..<table.slotCount where table.isLive(i) {
+            if let at = table[i].expiresAt, at <= now { continue }
+            out.append(table[i].key)
         }
+        return out
     }
 
     public func memoryStats() async throws(CacheError) -> CacheMemoryStats {
-        CacheMemoryStats(usedBytes: usedMemory, maxBytes: maxMemory, keyCount: index.count)
+        CacheMemoryStats(usedBytes: usedMemory, maxBytes: maxMemory, keyCount: table.count)
     }
 
     public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
         if operation.isWrite { try admitWrite() }
         switch operation {
         case .get(let key):
-            return .value(live(key).map { touch($0); return slots[$0].value })
+            return .value(live(key).map { table.touch($0); return table[$0].value })
         case .mget(let keys):
-            return .values(keys.map { key in live(key).map { touch($0); return slots[$0].value } })
+            return .values(keys.map { key in live(key).map { table.touch($0); return table[$0].value } })
         case .exists(let key):
             return .bool(live(key) != nil)
         case .delete(let key):
             guard let i = live(key) else { return .count(0) }
-            remove(i)
+            table.remove(i)
             return .count(1)
         case .set(let key, let value, let options):
             return .write(try set(key, value, options))
@@ -118,25 +106,25 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         case .expire(let key, let ttl):
             guard let i = live(key) else { return .bool(false) }
             if ttl <= .zero {
-                remove(i)
+                table.remove(i)
             } else {
-                setExpiry(i, deadline(ttl))
+                table.setExpiry(i, deadline(ttl), cost: Self.cost(table[i].key, table[i].value, hasTTL: true))
             }
             return .bool(true)
         case .throttle(let key, let parameters):
             return .throttle(try throttle(key, parameters))
         case .deleteReturningHead(let key, let headBytes):
             guard let i = live(key) else { return .headed(false, previousHead: nil) }
-            let head = Self.head(of: slots[i].value, headBytes)
-            remove(i)
+            let head = Self.head(of: table[i].value, headBytes)
+            table.remove(i)
             return .headed(true, previousHead: head)
         case .expireReturningHead(let key, let ttl, let headBytes):
             guard let i = live(key) else { return .headed(false, previousHead: nil) }
-            let head = Self.head(of: slots[i].value, headBytes)
+            let head = Self.head(of: table[i].value, headBytes)
             if ttl <= .zero {
-                remove(i)
+                table.remove(i)
             } else {
-                setExpiry(i, deadline(ttl))
+                table.setExpiry(i, deadline(ttl), cost: Self.cost(table[i].key, table[i].value, hasTTL: true))
             }
             return .headed(true, previousHead: head)
         }
@@ -153,7 +141,7 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         try options.expiry.validate()
         if value.readableBytes > capabilities.maxValueBytes { throw Self.tooLarge() }
         let existing = live(key)
-        var previous = options.returnPrevious ? existing.map { slots[$0].value } : nil
+        var previous = options.returnPrevious ? existing.map { table[$0].value } : nil
         if let limit = options.previousHeadBytes, let whole = previous { previous = Self.head(of: whole, limit) }
         switch options.condition {
         case .ifNotExists where existing != nil, .ifExists where existing == nil:
@@ -167,7 +155,7 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
 
     private func increment(_ key: CacheKey, by: Int64, ttlOnCreate: Duration?) throws(CacheError) -> Int64 {
         if let i = live(key) {
-            guard let current = Self.integer(slots[i].value) else {
+            guard let current = Self.integer(table[i].value) else {
                 throw CacheError(.other, "ERR value is not an integer or out of range")
             }
             let (sum, overflow) = current.addingReportingOverflow(by)
@@ -187,13 +175,13 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         // existing TAT in place (its buffer is reused when no reader holds it).
         let instant = clock.now
         let now = origin.duration(to: instant).nanoseconds
-        var slot = index[key]
-        if let i = slot, let at = slots[i].expiresAt, at <= instant {
-            remove(i)
+        var slot = table.find(key)
+        if let i = slot, let at = table[i].expiresAt, at <= instant {
+            table.remove(i)
             expiredKeys += 1
             slot = nil
         }
-        let stored = slot.flatMap { Self.integer(slots[$0].value) }
+        let stored = slot.flatMap { Self.integer(table[$0].value) }
         let step = GCRA.step(storedTAT: stored, now: now, parameters: parameters)
         guard let newTAT = step.newTAT else { return step.decision }
         let expiresAt = instant.advanced(by: .nanoseconds(step.ttlNanoseconds))
@@ -203,14 +191,11 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
             try store(key, value, ttl: expiresAt, keepTTL: false)
             return step.decision
         }
-        if slots[i].expiresAt == nil { withTTL += 1 }
-        entryBytes -= slots[i].cost
-        slots[i].value.clear()
-        Self.writeDecimal(newTAT, to: &slots[i].value)
-        slots[i].expiresAt = expiresAt
-        slots[i].cost = RedisMemoryModel.entryCost(keyBytes: key.count, valueBytes: slots[i].value.readableBytes, valueIsInteger: true, hasTTL: true)
-        entryBytes += slots[i].cost
-        touch(i)
+        table.rewrite(i, expiresAt: expiresAt, cost: { RedisMemoryModel.entryCost(keyBytes: key.count, valueBytes: $0.readableBytes, valueIsInteger: true, hasTTL: true) }) { value in
+            value.clear()
+            Self.writeDecimal(newTAT, to: &value)
+        }
+        table.touch(i)
         return step.decision
     }
 
@@ -241,8 +226,8 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         sweepExpired()
         if usedMemory <= maxMemory { return }
         if policy == .allKeysLRU {
-            while usedMemory > maxMemory, tail >= 0 {
-                remove(tail)
+            while usedMemory > maxMemory, table.tail >= 0 {
+                table.remove(table.tail)
                 evictedKeys += 1
             }
             if usedMemory <= maxMemory { return }
@@ -257,10 +242,10 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         let now = clock.now
         if let last = lastExpirySweep, last.duration(to: now) < .milliseconds(100) { return }
         lastExpirySweep = now
-        guard withTTL > 0 else { return }
-        for i in slots.indices where slots[i].prev != -2 {
-            if let at = slots[i].expiresAt, at <= now {
-                remove(i)
+        guard table.expiring > 0 else { return }
+        for i in 0..<table.slotCount where table.isLive(i) {
+            if let at = table[i].expiresAt, at <= now {
+                table.remove(i)
                 expiredKeys += 1
             }
         }
@@ -272,9 +257,9 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
 
     /// The slot of a live key, removing it if expired.
     private func live(_ key: CacheKey) -> Int? {
-        guard let i = index[key] else { return nil }
-        if let at = slots[i].expiresAt, at <= clock.now {
-            remove(i)
+        guard let i = table.find(key) else { return nil }
+        if let at = table[i].expiresAt, at <= clock.now {
+            table.remove(i)
             expiredKeys += 1
             return nil
         }
@@ -282,67 +267,13 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
     }
 
     private func store(_ key: CacheKey, _ value: ByteBuffer, ttl: C.Instant?, keepTTL: Bool) throws(CacheError) {
-        if let i = index[key] {
-            let keep = keepTTL ? slots[i].expiresAt : nil
-            let expiresAt = ttl ?? keep
-            if (slots[i].expiresAt != nil) != (expiresAt != nil) { withTTL += expiresAt != nil ? 1 : -1 }
-            entryBytes -= slots[i].cost
-            slots[i].value = value
-            slots[i].expiresAt = expiresAt
-            slots[i].cost = Self.cost(key, value, hasTTL: expiresAt != nil)
-            entryBytes += slots[i].cost
-            touch(i)
+        if let i = table.find(key) {
+            let expiresAt = ttl ?? (keepTTL ? table[i].expiresAt : nil)
+            table.update(i, value: value, expiresAt: expiresAt, cost: Self.cost(key, value, hasTTL: expiresAt != nil))
+            table.touch(i)
             return
         }
-        let slot = Slot(key: key, value: value, expiresAt: ttl, cost: Self.cost(key, value, hasTTL: ttl != nil), prev: -1, next: head)
-        let i: Int
-        if let reused = free.popLast() {
-            slots[reused] = slot
-            i = reused
-        } else {
-            slots.append(slot)
-            i = slots.count - 1
-        }
-        if head >= 0 { slots[head].prev = i }
-        head = i
-        if tail < 0 { tail = i }
-        index[key] = i
-        entryBytes += slot.cost
-        if ttl != nil { withTTL += 1 }
-    }
-
-    private func setExpiry(_ i: Int, _ at: C.Instant) {
-        if slots[i].expiresAt == nil { withTTL += 1 }
-        entryBytes -= slots[i].cost
-        slots[i].expiresAt = at
-        slots[i].cost = Self.cost(slots[i].key, slots[i].value, hasTTL: true)
-        entryBytes += slots[i].cost
-    }
-
-    private func touch(_ i: Int) {
-        guard head != i else { return }
-        unlink(i)
-        slots[i].prev = -1
-        slots[i].next = head
-        if head >= 0 { slots[head].prev = i }
-        head = i
-        if tail < 0 { tail = i }
-    }
-
-    private func unlink(_ i: Int) {
-        let p = slots[i].prev
-        let n = slots[i].next
-        if p >= 0 { slots[p].next = n } else if head == i { head = n }
-        if n >= 0 { slots[n].prev = p } else if tail == i { tail = p }
-    }
-
-    private func remove(_ i: Int) {
-        unlink(i)
-        index[slots[i].key] = nil
-        entryBytes -= slots[i].cost
-        if slots[i].expiresAt != nil { withTTL -= 1 }
-        slots[i] = Slot(key: CacheKey(bytes: ByteBuffer()), value: ByteBuffer(), expiresAt: nil, cost: 0, prev: -2, next: -2)
-        free.append(i)
+        table.insert(key, value, expiresAt: ttl, cost: Self.cost(key, value, hasTTL: ttl != nil))
     }
 
     private static func cost(_ key: CacheKey, _ value: ByteBuffer, hasTTL: Bool) -> Int {

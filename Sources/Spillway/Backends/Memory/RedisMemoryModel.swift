@@ -17,10 +17,10 @@
 /// replication backlog, fragmentation, the second table during incremental rehashing, and the
 /// Lua script cache. So `MemoryCache` reports somewhat less than a real `used_memory` for the
 /// same data; the difference is constant, not per key.
-public enum RedisMemoryModel {
+package enum RedisMemoryModel {
     /// The jemalloc size class that a request of `n` bytes is served from.
     @inlinable
-    public static func sizeClass(_ n: Int) -> Int {
+    package static func sizeClass(_ n: Int) -> Int {
         if n <= 8 { return 8 }
         if n <= 128 { return (n + 15) & ~15 }
         var lg = 0
@@ -35,14 +35,14 @@ public enum RedisMemoryModel {
 
     /// The size of an sds string holding `length` bytes.
     @inlinable
-    public static func sdsSize(_ length: Int) -> Int {
+    package static func sdsSize(_ length: Int) -> Int {
         let header = length < 32 ? 1 : length < 256 ? 3 : length < 65536 ? 5 : 9
         return sizeClass(header + length + 1)
     }
 
     /// The bytes charged for one string key, excluding the bucket arrays.
     @inlinable
-    public static func entryCost(keyBytes: Int, valueBytes: Int, valueIsInteger: Bool, hasTTL: Bool) -> Int {
+    package static func entryCost(keyBytes: Int, valueBytes: Int, valueIsInteger: Bool, hasTTL: Bool) -> Int {
         let value: Int
         if valueIsInteger {
             value = 16
@@ -56,7 +56,7 @@ public enum RedisMemoryModel {
 
     /// The bytes of a dict's bucket array for `count` keys.
     @inlinable
-    public static func tableCost(count: Int) -> Int {
+    package static func tableCost(count: Int) -> Int {
         guard count > 0 else { return 0 }
         var buckets = 4
         while buckets < count { buckets <<= 1 }
