@@ -82,7 +82,7 @@ extension ValueSpill {
     func putBlob(_ key: CacheKey, _ value: ByteBuffer, ttl: Duration?, _ context: CacheContext) async throws(CacheError) -> SpillPointer {
         let now = clock.now()
         let expiresAt = ttl.map { now.advanced(by: $0 + grace) }
-        let digest = XXH3.hash128(value)
+        let digest = XXH3.hash128(value, secret: secret)
         let id: BlobID
         do {
             id = try await store.put(value, metadata: BlobMetadata(createdAt: now, expiresAt: expiresAt, ownerKey: key))
@@ -92,7 +92,9 @@ extension ValueSpill {
             context.logger.warning("could not spill value", metadata: ["key": "\(key.preview())", "bytes": "\(value.readableBytes)", "error": "\(error)"])
             throw error
         }
-        return SpillPointer(storeName: store.name, id: id, length: UInt64(value.readableBytes), digest: digest, expiresAt: expiresAt)
+        return SpillPointer(
+            storeName: store.name, id: id, length: UInt64(value.readableBytes), digest: digest, keyDigest: keyDigest(key), expiresAt: expiresAt
+        )
     }
 
     /// The previous value as the caller should see it, and the old blob released when the write
@@ -104,7 +106,7 @@ extension ValueSpill {
             shown = try? await resolve(previous, key: key, context)
             if let limit = options.previousHeadBytes, let whole = shown { shown = Self.head(of: whole, limit) }
         }
-        if result.outcome == .stored, let old, let pointer = ownPointer(old) {
+        if result.outcome == .stored, let old, let pointer = ownPointer(old, key: key) {
             await release(pointer.id, key: key, context)
         }
         return WriteResult(result.outcome, previous: shown)
@@ -173,7 +175,7 @@ extension ValueSpill {
             }
         }
         for (i, old) in before.enumerated() where lastIndex[pairs[i].key] == i {
-            if let old, let pointer = ownPointer(old) {
+            if let old, let pointer = ownPointer(old, key: pairs[i].key) {
                 await release(pointer.id, key: pairs[i].key, context)
             }
         }

@@ -40,7 +40,8 @@ struct ValueSpillTests {
                         continue
                     }
                     #expect(p.length == UInt64(size))
-                    #expect(p.digest == XXH3.hash128(value))
+                    #expect(p.digest == XXH3.hash128(value, secret: XXH3Secret(keyMaterial: KeyHasher.defaultKeyMaterial)), "the content digest is keyed with the deployment secret")
+                    #expect(p.digest != XXH3.hash128(value))
                 } else {
                     #expect(raw == value, "a value at or under the threshold is stored as it is")
                 }
@@ -58,7 +59,7 @@ struct ValueSpillTests {
             let client = SpillTestClient(base)
             let store = MemoryBlobStore()
             let cache = Self.cache(client, store)
-            let pointerLike = SpillPointer(storeName: "memory", id: .random(), length: 3, digest: XXH3.hash128([1, 2, 3]), expiresAt: nil).encoded()
+            let pointerLike = SpillPointer(storeName: "memory", id: .random(), length: 3, digest: XXH3.hash128([1, 2, 3]), keyDigest: XXH3.hash128([4]), expiresAt: nil).encoded()
             var big = ByteBuffer(bytes: SpillEnvelope.magic + [0x50])
             big.writeImmutableBuffer(spillBytes(4000))
             let values: [ByteBuffer] = [
