@@ -198,7 +198,8 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
 // Run: scripts/fuzz-policy.sh [SECONDS]
 if let libFuzzer = ProcessInfo.processInfo.environment["SPILLWAY_FUZZ"] {
     let fuzz: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address"])]
-    for target in package.targets where target.name == "SpillwayPolicyFile" {
+    let instrumented: Set<String> = ProcessInfo.processInfo.environment["SPILLWAY_FUZZ_SPILL"] != nil ? ["Spillway"] : ["SpillwayPolicyFile"]
+    for target in package.targets where instrumented.contains(target.name) {
         target.swiftSettings = (target.swiftSettings ?? []) + fuzz
     }
     package.targets.append(contentsOf: [
@@ -207,6 +208,16 @@ if let libFuzzer = ProcessInfo.processInfo.environment["SPILLWAY_FUZZ"] {
             name: "PolicyFuzzer",
             dependencies: ["Spillway", "SpillwayPolicyFile", "CFuzzerDriver"],
             path: "Fuzz/PolicyFuzzer",
+            swiftSettings: fuzz,
+            linkerSettings: [.unsafeFlags(["-sanitize=address", "-Xlinker", libFuzzer, "-lstdc++"])]
+        ),
+        // The spill envelope and pointer decoder (Fuzz/SpillPointerFuzzer); only the fuzzer
+        // itself is instrumented here, Spillway when SPILLWAY_FUZZ_SPILL is set too.
+        // Run: scripts/fuzz-spill.sh [SECONDS]
+        .executableTarget(
+            name: "SpillPointerFuzzer",
+            dependencies: ["Spillway", "CFuzzerDriver", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/SpillPointerFuzzer",
             swiftSettings: fuzz,
             linkerSettings: [.unsafeFlags(["-sanitize=address", "-Xlinker", libFuzzer, "-lstdc++"])]
         ),

@@ -71,7 +71,7 @@ public final class PressureMonitor<C: Clock>: Sendable where C.Duration == Durat
     /// Whether a low-priority write should be shed now, sampling first if the last sample is
     /// older than ``interval`` (and no other task is already sampling).
     /// - Parameter logger: where a failed sample or a change of verdict is logged.
-    public func shouldShedLowPriority(logger: Logger) async -> Bool {
+    package func shouldShedLowPriority(logger: Logger) async -> Bool {
         let now = clock.now
         let due = state.withLock { s -> Bool in
             guard !s.sampling else { return false }

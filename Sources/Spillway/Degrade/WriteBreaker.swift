@@ -1,4 +1,4 @@
-public import Logging
+package import Logging
 internal import Synchronization
 internal import Metrics
 
@@ -63,7 +63,7 @@ public final class WriteBreaker<C: Clock>: Sendable where C.Duration == Duration
     }
 
     /// What the breaker tells ``Degrade`` to do with one write.
-    public enum Admission: Sendable, Hashable {
+    package enum Admission: Sendable, Hashable {
         /// Send it.
         case send
         /// Send it as a probe; report its result with ``probeSucceeded(logger:)`` or
@@ -120,7 +120,7 @@ public final class WriteBreaker<C: Clock>: Sendable where C.Duration == Duration
 
     /// Decides what to do with a write while the breaker is not closed (or just to be sure).
     /// - Parameter logger: where a state change is logged.
-    public func admit(logger: Logger) -> Admission {
+    package func admit(logger: Logger) -> Admission {
         if isClosed { return .send }
         let now = clock.now
         let (admission, change) = inner.withLock { s -> (Admission, (State, State)?) in
@@ -148,7 +148,7 @@ public final class WriteBreaker<C: Clock>: Sendable where C.Duration == Duration
     /// - Parameters:
     ///   - probe: whether the write was a probe (admitted with ``Admission/probe``).
     ///   - logger: where a state change is logged.
-    public func recordOutOfMemory(probe: Bool, logger: Logger) {
+    package func recordOutOfMemory(probe: Bool, logger: Logger) {
         let now = clock.now
         let change = inner.withLock { s -> (State, State)? in
             if probe { s.probesInFlight = max(0, s.probesInFlight - 1) }
@@ -180,7 +180,7 @@ public final class WriteBreaker<C: Clock>: Sendable where C.Duration == Duration
 
     /// Records that a probe write succeeded: the breaker closes.
     /// - Parameter logger: where the state change is logged.
-    public func probeSucceeded(logger: Logger) {
+    package func probeSucceeded(logger: Logger) {
         let change = inner.withLock { s -> (State, State)? in
             s.probesInFlight = max(0, s.probesInFlight - 1)
             guard s.state == .halfOpen else { return nil }
@@ -192,7 +192,7 @@ public final class WriteBreaker<C: Clock>: Sendable where C.Duration == Duration
 
     /// Records that a probe ended with neither success nor out-of-memory (another failure), so
     /// its slot is free for the next probe.
-    public func probeAbandoned() {
+    package func probeAbandoned() {
         inner.withLock { s in s.probesInFlight = max(0, s.probesInFlight - 1) }
     }
 

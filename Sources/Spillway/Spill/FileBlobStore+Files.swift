@@ -8,6 +8,12 @@ import Darwin
 #endif
 
 // The file system side of the store: atomic writes, reads, listings and typed I/O errors.
+//
+// Nothing here follows a symbolic link inside the store: directories are opened with
+// `O_DIRECTORY | O_NOFOLLOW` and every file inside them is reached relative to that descriptor
+// (`openat`, `renameat`, `unlinkat`, `fstatat`) with `O_NOFOLLOW` / `AT_SYMLINK_NOFOLLOW`. A
+// symlink where a shard directory or a blob should be is refused (`ELOOP`, `ENOTDIR`), never
+// followed.
 extension FileBlobStore {
     func shardPath(_ shard: Int) -> String {
         let hex = "0123456789abcdef".utf8
@@ -16,11 +22,18 @@ extension FileBlobStore {
         return root + "/" + String(decoding: [hi, lo], as: UTF8.self)
     }
 
+    /// The file name of a blob inside its shard directory.
+    static func fileName(of id: BlobID) -> String { id.description + ".blob" }
+
     func putSync(_ content: ByteBuffer, metadata: BlobMetadata) throws(CacheError) -> BlobID {
         let id = BlobID.random()
         let header = Self.header(content.readableBytes, metadata)
-        let temporary = root + "/tmp/" + id.description + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let tmpDirectory = root + "/tmp"
+        guard let tmp = try Self.openDirectory(tmpDirectory) else { throw Self.ioError("open", tmpDirectory, ENOENT) }
+        defer { close(tmp) }
+        let tmpName = id.description + ".tmp"
+        let temporary = tmpDirectory + "/" + tmpName
+        let fd = openat(tmp, tmpName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Self.ioError("open", temporary, errno) }
         do throws(CacheError) {
             var failure = header.withUnsafeBytes { Self.writeAll(fd, $0, temporary) }
@@ -29,26 +42,30 @@ extension FileBlobStore {
             guard fsync(fd) == 0 else { throw Self.ioError("fsync", temporary, errno) }
             guard close(fd) == 0 else {
                 let code = errno
-                unlink(temporary)
+                unlinkat(tmp, tmpName, 0)
                 throw Self.ioError("close", temporary, code)
             }
         } catch {
             close(fd)
-            unlink(temporary)
+            unlinkat(tmp, tmpName, 0)
             throw error
         }
-        let shard = shardPath(Int(id.high >> 56))
+        let shardDirectory = shardPath(Int(id.high >> 56))
         let final = path(of: id)
         do throws(CacheError) {
-            if rename(temporary, final) != 0 {
-                let code = errno
-                guard code == ENOENT else { throw Self.ioError("rename", final, code) }
-                try Self.makeDirectory(shard)
-                guard rename(temporary, final) == 0 else { throw Self.ioError("rename", final, errno) }
+            var shard = try Self.openDirectory(shardDirectory)
+            if shard == nil {
+                try Self.makeDirectory(shardDirectory)
+                shard = try Self.openDirectory(shardDirectory)
             }
-            if syncDirectories { try Self.syncDirectory(shard) }
+            guard let shard else { throw Self.ioError("open", shardDirectory, ENOENT) }
+            defer { close(shard) }
+            guard renameat(tmp, tmpName, shard, Self.fileName(of: id)) == 0 else { throw Self.ioError("rename", final, errno) }
+            if syncDirectories {
+                guard fsync(shard) == 0 else { throw Self.ioError("fsync", shardDirectory, errno) }
+            }
         } catch {
-            unlink(temporary)
+            unlinkat(tmp, tmpName, 0)
             throw error
         }
         return id
@@ -56,7 +73,7 @@ extension FileBlobStore {
 
     func getSync(_ id: BlobID) throws(CacheError) -> ByteBuffer? {
         let path = self.path(of: id)
-        guard let fd = try Self.openForReading(path) else { return nil }
+        guard let fd = try openBlob(id, O_RDONLY) else { return nil }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw Self.ioError("fstat", path, errno) }
@@ -80,9 +97,27 @@ extension FileBlobStore {
         return buffer
     }
 
-    /// Opens a blob file read-only: `nil` when it does not exist, a `.blobStore` error otherwise.
-    static func openForReading(_ path: String) throws(CacheError) -> Int32? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// Opens a blob file relative to its shard directory, following no symlink: `nil` when it
+    /// (or its shard) does not exist. A symlink in its place is `.corruption` (someone tampered
+    /// with the store; the blob is treated as damaged, never read through the link); any other
+    /// failure is a `.blobStore` error.
+    func openBlob(_ id: BlobID, _ flags: Int32) throws(CacheError) -> Int32? {
+        guard let shard = try Self.openDirectory(shardPath(Int(id.high >> 56))) else { return nil }
+        defer { close(shard) }
+        let fd = openat(shard, Self.fileName(of: id), flags | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            let code = errno
+            if code == ENOENT { return nil }
+            if code == ELOOP { throw CacheError(.corruption, "blob file \(path(of: id)) is a symbolic link; not followed", underlying: BlobIOError(errno: code, operation: "open", path: path(of: id))) }
+            throw Self.ioError("open", path(of: id), code)
+        }
+        return fd
+    }
+
+    /// Opens a directory of the store without following a symlink in its place: `nil` when it
+    /// does not exist; `ELOOP` or `ENOTDIR` (a `.blobStore` error) when a link or a file is there.
+    static func openDirectory(_ path: String) throws(CacheError) -> Int32? {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if fd < 0 {
             let code = errno
             if code == ENOENT { return nil }
@@ -93,8 +128,15 @@ extension FileBlobStore {
 
     /// Reads the header of a blob file, or `nil` when the file is gone.
     func readInfo(_ id: BlobID) throws(CacheError) -> BlobInfo? {
-        let path = self.path(of: id)
-        guard let fd = try Self.openForReading(path) else { return nil }
+        let fd: Int32
+        do throws(CacheError) {
+            guard let opened = try openBlob(id, O_RDONLY) else { return nil }
+            fd = opened
+        } catch where error.code == .corruption {
+            // A symlink where the blob should be: report it with no metadata worth keeping it
+            // for, so the sweeper removes the link (unlinking never follows it).
+            return BlobInfo(id: id, length: 0, metadata: BlobMetadata(createdAt: BlobTimestamp(millisecondsSince1970: 0), expiresAt: BlobTimestamp(millisecondsSince1970: 0)))
+        }
         defer { close(fd) }
         var fixed = [UInt8](repeating: 0, count: Self.headerFixedSize)
         let got = fixed.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
@@ -117,21 +159,22 @@ extension FileBlobStore {
     }
 
     func listShard(_ shard: Int) throws(CacheError) -> [BlobID] {
-        let names: [String]
-        do {
-            names = try Self.listDirectory(shardPath(shard))
-        } catch {
-            if (error.underlying as? BlobIOError)?.errno == ENOENT { return [] }
-            throw error
-        }
+        let names = try Self.listDirectory(shardPath(shard)) ?? []
         return names.compactMap { name in
             guard name.hasSuffix(".blob") else { return nil }
             return BlobID(hex: name.dropLast(5))
         }
     }
 
-    static func listDirectory(_ path: String) throws(CacheError) -> [String] {
-        guard let dir = opendir(path) else { throw ioError("opendir", path, errno) }
+    /// The names in a directory of the store (not following a symlink in its place), or `nil`
+    /// when it does not exist.
+    static func listDirectory(_ path: String) throws(CacheError) -> [String]? {
+        guard let fd = try openDirectory(path) else { return nil }
+        guard let dir = fdopendir(fd) else {
+            let code = errno
+            close(fd)
+            throw ioError("opendir", path, code)
+        }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
@@ -143,19 +186,40 @@ extension FileBlobStore {
         return names
     }
 
+    /// Runs `body` on each entry of a directory of the store, with the directory's descriptor
+    /// (for `fstatat`/`unlinkat`, which never follow a link).
+    static func forEachEntry(in path: String, _ body: (Int32, String) throws(CacheError) -> Void) throws(CacheError) {
+        guard let names = try listDirectory(path), !names.isEmpty, let fd = try openDirectory(path) else { return }
+        defer { close(fd) }
+        for name in names { try body(fd, name) }
+    }
+
+    /// Makes a directory of the store (mode 0700). One that exists must be a real directory, not
+    /// a symlink to one.
     static func makeDirectory(_ path: String) throws(CacheError) {
         if mkdir(path, 0o700) == 0 { return }
         let code = errno
         guard code == EEXIST else { throw ioError("mkdir", path, code) }
         var st = stat()
-        guard stat(path, &st) == 0, Int(st.st_mode) & Int(S_IFMT) == Int(S_IFDIR) else { throw ioError("mkdir", path, ENOTDIR) }
+        guard lstat(path, &st) == 0, Int(st.st_mode) & Int(S_IFMT) == Int(S_IFDIR) else { throw ioError("mkdir", path, ENOTDIR) }
     }
 
-    static func syncDirectory(_ path: String) throws(CacheError) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ioError("open", path, errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw ioError("fsync", path, errno) }
+    /// Refuses a directory that another user could write to: group- or world-writable, or owned
+    /// by a user other than this process's effective user.
+    static func checkOwnership(_ path: String) throws(CacheError) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ioError("stat", path, errno) }
+        let mode = Int(st.st_mode) & 0o7777
+        let owner = Int(st.st_uid)
+        let me = Int(geteuid())
+        var reasons: [BlobStoreRootError.Reason] = []
+        if owner != me { reasons.append(.ownedByAnotherUser) }
+        if mode & 0o020 != 0 { reasons.append(.groupWritable) }
+        if mode & 0o002 != 0 { reasons.append(.worldWritable) }
+        guard reasons.isEmpty else {
+            let problem = BlobStoreRootError(path: path, reasons: reasons, mode: mode, owner: owner, expectedOwner: me)
+            throw CacheError(.invalidArgument, "file blob store: \(problem)", underlying: problem)
+        }
     }
 
     /// Writes all of `bytes`, retrying short writes and `EINTR`.

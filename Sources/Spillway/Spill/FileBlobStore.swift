@@ -17,6 +17,10 @@ import Darwin
 ///   sweeper removes) or loses the newest renames (counted misses).
 /// - File names come only from random ``BlobID``s, never from keys or values, so no caller input
 ///   reaches a path.
+/// - The root must belong to the process's user and not be group- or world-writable (checked at
+///   init, as is `<root>/tmp/`), and no symbolic link inside the store is ever followed: every
+///   open uses `O_NOFOLLOW` relative to a shard directory itself opened with `O_NOFOLLOW`. A blob
+///   replaced by a symlink reads as corruption (a counted miss), never through the link.
 /// - Each file holds a small header (magic, expiry, creation time, content length, owner key)
 ///   followed by the content. See `docs/SPILL.md`.
 /// - Every system error is a `.blobStore` ``CacheError`` whose message names the `errno`
@@ -43,8 +47,9 @@ public struct FileBlobStore: BlobStore {
     ///   - root: the directory; created with mode 0700 if missing.
     ///   - name: the store's name (1 to 255 UTF-8 bytes), written into pointers.
     ///   - syncDirectories: also `fsync` the shard directory after each rename.
-    /// - Throws: `.blobStore` when the directory cannot be created or written, `.invalidArgument`
-    ///   for a bad name.
+    /// - Throws: `.blobStore` when the directory cannot be created or written; `.invalidArgument`
+    ///   for a bad name, or (with a ``BlobStoreRootError`` as `underlying`) for a root or
+    ///   `<root>/tmp/` that is group- or world-writable or owned by another user.
     public init(root: String, name: String = "file", syncDirectories: Bool = false) throws(CacheError) {
         guard SpillPointer.isValidStoreName(name) else {
             throw CacheError(.invalidArgument, "a blob store's name must be 1...255 UTF-8 bytes")
@@ -55,7 +60,9 @@ public struct FileBlobStore: BlobStore {
         self.name = name
         self.syncDirectories = syncDirectories
         try Self.makeDirectory(root)
+        try Self.checkOwnership(root)
         try Self.makeDirectory(root + "/tmp")
+        try Self.checkOwnership(root + "/tmp")
     }
 
     /// Creates a store in a new, empty directory under the system's temporary directory
@@ -82,22 +89,18 @@ public struct FileBlobStore: BlobStore {
 
     @discardableResult
     public func delete(_ id: BlobID) async throws(CacheError) -> Bool {
-        let path = self.path(of: id)
-        if unlink(path) == 0 { return true }
+        guard let shard = try Self.openDirectory(shardPath(Int(id.high >> 56))) else { return false }
+        defer { close(shard) }
+        if unlinkat(shard, Self.fileName(of: id), 0) == 0 { return true }
         let code = errno
         if code == ENOENT { return false }
-        throw Self.ioError("unlink", path, code)
+        throw Self.ioError("unlink", path(of: id), code)
     }
 
     @discardableResult
     public func setExpiry(_ id: BlobID, _ expiresAt: BlobTimestamp?) async throws(CacheError) -> Bool {
         let path = self.path(of: id)
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 {
-            let code = errno
-            if code == ENOENT { return false }
-            throw Self.ioError("open", path, code)
-        }
+        guard let fd = try openBlob(id, O_WRONLY) else { return false }
         defer { close(fd) }
         var field = (expiresAt?.millisecondsSince1970 ?? Int64.min).bigEndian
         let written = withUnsafeBytes(of: &field) { pwrite(fd, $0.baseAddress, 8, 8) }
@@ -130,12 +133,12 @@ public struct FileBlobStore: BlobStore {
     public func removeStaleWrites(olderThan age: Duration) async throws(CacheError) -> Int {
         let cutoff = BlobClock.wallNow().advanced(by: .zero - age)
         var removed = 0
-        for name in try Self.listDirectory(root + "/tmp") where name.hasSuffix(".tmp") {
-            let p = root + "/tmp/" + name
+        try Self.forEachEntry(in: root + "/tmp") { (dir, name) throws(CacheError) in
+            guard name.hasSuffix(".tmp") else { return }
             var st = stat()
-            guard stat(p, &st) == 0 else { continue }
+            guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
             let modified = BlobTimestamp(millisecondsSince1970: Int64(st.st_mtim.tv_sec) * 1000 + Int64(st.st_mtim.tv_nsec) / 1_000_000)
-            if modified < cutoff && unlink(p) == 0 { removed += 1 }
+            if modified < cutoff && unlinkat(dir, name, 0) == 0 { removed += 1 }
         }
         return removed
     }
@@ -147,9 +150,11 @@ public struct FileBlobStore: BlobStore {
     public func totalBytes() throws(CacheError) -> Int {
         var total = 0
         for shard in 0..<256 {
-            for id in try listShard(shard) {
+            try Self.forEachEntry(in: shardPath(shard)) { (dir, name) throws(CacheError) in
                 var st = stat()
-                if stat(path(of: id), &st) == 0 { total += Int(st.st_size) }
+                if name.hasSuffix(".blob"), fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0, Int(st.st_mode) & Int(S_IFMT) == Int(S_IFREG) {
+                    total += Int(st.st_size)
+                }
             }
         }
         return total
@@ -172,17 +177,11 @@ public struct FileBlobStore: BlobStore {
     /// Deletes every blob, temporary file and directory of the store, and the root itself.
     /// - Throws: `.blobStore` when something cannot be removed.
     public func removeAll() throws(CacheError) {
-        for shard in 0..<256 {
-            let dir = shardPath(shard)
-            for id in try listShard(shard) {
-                let p = path(of: id)
-                if unlink(p) != 0 && errno != ENOENT { throw Self.ioError("unlink", p, errno) }
+        for path in (0..<256).map(shardPath) + [root + "/tmp"] {
+            try Self.forEachEntry(in: path) { (dir, name) throws(CacheError) in
+                if unlinkat(dir, name, 0) != 0 && errno != ENOENT { throw Self.ioError("unlink", path + "/" + name, errno) }
             }
-            if rmdir(dir) != 0 && errno != ENOENT { throw Self.ioError("rmdir", dir, errno) }
-        }
-        for name in try Self.listDirectory(root + "/tmp") {
-            let p = root + "/tmp/" + name
-            if unlink(p) != 0 && errno != ENOENT { throw Self.ioError("unlink", p, errno) }
+            if path != root + "/tmp" && rmdir(path) != 0 && errno != ENOENT { throw Self.ioError("rmdir", path, errno) }
         }
         for dir in [root + "/tmp", root] where rmdir(dir) != 0 && errno != ENOENT {
             throw Self.ioError("rmdir", dir, errno)

@@ -11,7 +11,7 @@ public actor MemoryBlobStore: BlobStore {
     /// The most content bytes the store holds, or `nil` for no limit.
     public private(set) var capacityBytes: Int?
     /// When set, every `put` throws this error (an injected write failure).
-    public var failPuts: CacheError?
+    package var failPuts: CacheError?
 
     private var blobs: [BlobID: (content: ByteBuffer, metadata: BlobMetadata)] = [:]
 
@@ -33,11 +33,8 @@ public actor MemoryBlobStore: BlobStore {
     /// All ids held, in order (for tests).
     public var ids: [BlobID] { blobs.keys.sorted() }
 
-    /// Changes the capacity (`nil`: unlimited).
-    public func setCapacity(_ bytes: Int?) { capacityBytes = bytes }
-
     /// Sets or clears the injected `put` failure.
-    public func setFailPuts(_ error: CacheError?) { failPuts = error }
+    package func setFailPuts(_ error: CacheError?) { failPuts = error }
 
     /// The metadata of a blob, or `nil` when there is none.
     public func metadata(of id: BlobID) -> BlobMetadata? { blobs[id]?.metadata }
@@ -45,7 +42,7 @@ public actor MemoryBlobStore: BlobStore {
     /// Flips every bit of one content byte, to simulate corruption (for tests).
     /// - Returns: whether the blob exists and has such a byte.
     @discardableResult
-    public func corrupt(_ id: BlobID, byteAt offset: Int = 0) -> Bool {
+    package func corrupt(_ id: BlobID, byteAt offset: Int = 0) -> Bool {
         guard var entry = blobs[id], offset >= 0, offset < entry.content.readableBytes else { return false }
         let index = entry.content.readerIndex + offset
         let byte = entry.content.getInteger(at: index, as: UInt8.self)!

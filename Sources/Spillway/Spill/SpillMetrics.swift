@@ -10,6 +10,7 @@ struct SpillMetrics: Sendable {
     static let spilledBytes = "spillway_spilled_bytes_total"
     static let blobMisses = "spillway_blob_misses_total"
     static let blobCorruption = "spillway_blob_corruption_total"
+    static let blobForeign = "spillway_blob_foreign_total"
     static let blobsReleased = "spillway_blobs_released_total"
     static let rollbacks = "spillway_spill_rollbacks_total"
     static let releaseFailures = "spillway_blob_release_failures_total"

@@ -3,11 +3,12 @@ internal import Logging
 
 // The blob side of the spill: recognising this store's pointers, rolling back and releasing blobs.
 extension ValueSpill {
-    /// The pointer `value` holds, when it is one to a blob in this store.
+    /// The pointer `value` holds, when it is one to a blob in this store written under `key`
+    /// (a pointer copied from another key names a blob this key must never release).
     @usableFromInline
-    func ownPointer(_ value: ByteBuffer) -> SpillPointer? {
+    func ownPointer(_ value: ByteBuffer, key: CacheKey) -> SpillPointer? {
         guard SpillEnvelope.mayBeEnvelope(value), case .pointer(let pointer) = SpillEnvelope.decode(value),
-            pointer.storeName == store.name
+            pointer.storeName == store.name, pointer.keyDigest == keyDigest(key)
         else { return nil }
         return pointer
     }

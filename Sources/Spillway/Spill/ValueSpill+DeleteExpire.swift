@@ -14,14 +14,14 @@ extension ValueSpill {
         if context.capabilities.returnsPreviousHead {
             let reply = try await next(.deleteReturningHead(key, headBytes: Self.previousHeadBytes), context)
             guard case .headed(let removed, let head) = reply else { return reply }
-            if removed, let head, let pointer = ownPointer(head) {
+            if removed, let head, let pointer = ownPointer(head, key: key) {
                 await release(pointer.id, key: key, context)
             }
             return .count(removed ? 1 : 0)
         }
         let before = try await next(.get(key), context)
         let reply = try await next(.delete(key), context)
-        if case .count(let n) = reply, n > 0, case .value(let old?) = before, let pointer = ownPointer(old) {
+        if case .count(let n) = reply, n > 0, case .value(let old?) = before, let pointer = ownPointer(old, key: key) {
             await release(pointer.id, key: key, context)
         }
         return reply
@@ -39,14 +39,14 @@ extension ValueSpill {
         if context.capabilities.returnsPreviousHead {
             let reply = try await next(.expireReturningHead(key, ttl: ttl, headBytes: Self.previousHeadBytes), context)
             guard case .headed(let existed, let head) = reply else { return reply }
-            if existed, let head, let pointer = ownPointer(head) {
+            if existed, let head, let pointer = ownPointer(head, key: key) {
                 await expired(pointer, ttl: ttl, key: key, context)
             }
             return .bool(existed)
         }
         let reply = try await next(.expire(key, ttl: ttl), context)
         guard case .bool(true) = reply, ttl > .zero,
-            case .value(let value?)? = try? await next(.get(key), context), let pointer = ownPointer(value)
+            case .value(let value?)? = try? await next(.get(key), context), let pointer = ownPointer(value, key: key)
         else { return reply }
         await expired(pointer, ttl: ttl, key: key, context)
         return reply
@@ -80,7 +80,7 @@ extension ValueSpill {
         guard case .headed(let done, let head?) = reply else { return reply }
         var shown = (try? await resolve(head, key: key, context)) ?? nil
         if let whole = shown { shown = Self.head(of: whole, headBytes) }
-        if done, let pointer = ownPointer(head) {
+        if done, let pointer = ownPointer(head, key: key) {
             if let ttl {
                 await expired(pointer, ttl: ttl, key: key, context)
             } else {

@@ -13,6 +13,7 @@ extension ValueSpill {
             return raw
         case .malformed(let reason):
             metrics.increment(SpillMetrics.blobCorruption, route: context.route)
+            stats.record(.corruption)
             context.logger.error("spill pointer does not decode; treated as a miss", metadata: ["key": "\(key?.preview() ?? "-")", "reason": "\(reason.rawValue)"])
             return nil
         case .pointer(let pointer):
@@ -24,7 +25,17 @@ extension ValueSpill {
     func resolve(_ pointer: SpillPointer, key: CacheKey?, _ context: CacheContext) async throws(CacheError) -> ByteBuffer? {
         guard pointer.storeName == store.name else {
             metrics.increment(SpillMetrics.blobMisses, route: context.route)
+            stats.record(.blobMiss)
             context.logger.warning("spill pointer names another blob store; treated as a miss", metadata: ["key": "\(key?.preview() ?? "-")", "store": "\(pointer.storeName)"])
+            return nil
+        }
+        guard let key, pointer.keyDigest == keyDigest(key) else {
+            metrics.increment(SpillMetrics.blobForeign, route: context.route)
+            stats.record(.foreign)
+            context.logger.warning(
+                "spill pointer is bound to another key (copied, or written with another secret); treated as a miss",
+                metadata: ["key": "\(key?.preview() ?? "-")", "blob": "\(pointer.id)"]
+            )
             return nil
         }
         let blob: ByteBuffer?
@@ -37,16 +48,17 @@ extension ValueSpill {
         }
         guard let blob else {
             metrics.increment(SpillMetrics.blobMisses, route: context.route)
-            context.logger.debug("spilled blob is missing; treated as a miss", metadata: ["key": "\(key?.preview() ?? "-")", "blob": "\(pointer.id)"])
+            stats.record(.blobMiss)
+            context.logger.debug("spilled blob is missing; treated as a miss", metadata: ["key": "\(key.preview())", "blob": "\(pointer.id)"])
             return nil
         }
         guard blob.readableBytes == pointer.length else {
             corrupted(pointer, key: key, detail: "length \(blob.readableBytes), expected \(pointer.length)", context)
             return nil
         }
-        let digest = XXH3.hash128(blob)
+        let digest = XXH3.hash128(blob, secret: secret)
         guard digest == pointer.digest else {
-            corrupted(pointer, key: key, detail: "XXH3-128 \(digest), expected \(pointer.digest)", context)
+            corrupted(pointer, key: key, detail: "keyed XXH3-128 \(digest), expected \(pointer.digest)", context)
             return nil
         }
         return blob
@@ -65,6 +77,7 @@ extension ValueSpill {
 
     func corrupted(_ pointer: SpillPointer, key: CacheKey?, detail: String, _ context: CacheContext) {
         metrics.increment(SpillMetrics.blobCorruption, route: context.route)
+        stats.record(.corruption)
         context.logger.error(
             "spilled blob failed verification (corruption); treated as a miss",
             metadata: ["key": "\(key?.preview() ?? "-")", "blob": "\(pointer.id)", "store": "\(pointer.storeName)", "detail": "\(detail)"]

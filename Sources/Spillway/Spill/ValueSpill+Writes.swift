@@ -32,7 +32,7 @@ extension ValueSpill {
             await rollback(pointer.id, because: "the pointer write failed: \(error.code)", key: key, context)
             throw error
         }
-        return await finishSpill(reply, pointer: pointer, old: nil, options: options, size: size, key: key, context)
+        return await finishSpill(reply, pointer: pointer, old: nil, options: options, size: size, key: key, context, next)
     }
 
     /// A set on a backend without `SET … GET`: read the old value, write, then release.
@@ -52,7 +52,7 @@ extension ValueSpill {
         }
         if let newBlob, case .pointer(let pointer) = SpillEnvelope.decode(stored) {
             precondition(pointer.id == newBlob)
-            return await finishSpill(reply, pointer: pointer, old: old, options: options, size: Int(pointer.length), key: key, context)
+            return await finishSpill(reply, pointer: pointer, old: old, options: options, size: Int(pointer.length), key: key, context, next)
         }
         guard case .write(let result) = reply else { return reply }
         return .write(await afterOverwrite(result, old: old, options: options, key: key, context))
@@ -60,13 +60,28 @@ extension ValueSpill {
 
     /// After a pointer write: keep the blob only if the pointer was stored; release the old one.
     @usableFromInline
+    ///
+    /// A pointer kept only in this process's fallback store (`.storedLocally`) would point at the
+    /// blob deleted here: the write is reported as `.dropped` instead, and the key is deleted on a
+    /// best-effort basis (the backend's old value, its blob and the local copy), so neither a
+    /// dead pointer nor a stale value is read back.
     func finishSpill(
         _ reply: CacheReply, pointer: SpillPointer, old: ByteBuffer?, options: SetOptions, size: Int,
-        key: CacheKey, _ context: CacheContext
+        key: CacheKey, _ context: CacheContext,
+        _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
     ) async -> CacheReply {
         guard case .write(let result) = reply else {
             await rollback(pointer.id, because: "unexpected reply to set", key: key, context)
             return reply
+        }
+        if case .storedLocally(let code) = result.outcome {
+            await rollback(pointer.id, because: "the pointer was only kept locally (\(code)); reported as dropped", key: key, context)
+            do {
+                _ = try await delete(key, context, next)
+            } catch {
+                context.logger.warning("could not remove a key whose spilled write was dropped", metadata: ["key": "\(key.preview())", "error": "\(error)"])
+            }
+            return .write(WriteResult(.dropped(code)))
         }
         if result.outcome != .stored {
             await rollback(pointer.id, because: "the pointer was not stored (\(result.outcome))", key: key, context)
@@ -82,7 +97,7 @@ extension ValueSpill {
     func putBlob(_ key: CacheKey, _ value: ByteBuffer, ttl: Duration?, _ context: CacheContext) async throws(CacheError) -> SpillPointer {
         let now = clock.now()
         let expiresAt = ttl.map { now.advanced(by: $0 + grace) }
-        let digest = XXH3.hash128(value)
+        let digest = XXH3.hash128(value, secret: secret)
         let id: BlobID
         do {
             id = try await store.put(value, metadata: BlobMetadata(createdAt: now, expiresAt: expiresAt, ownerKey: key))
@@ -92,7 +107,9 @@ extension ValueSpill {
             context.logger.warning("could not spill value", metadata: ["key": "\(key.preview())", "bytes": "\(value.readableBytes)", "error": "\(error)"])
             throw error
         }
-        return SpillPointer(storeName: store.name, id: id, length: UInt64(value.readableBytes), digest: digest, expiresAt: expiresAt)
+        return SpillPointer(
+            storeName: store.name, id: id, length: UInt64(value.readableBytes), digest: digest, keyDigest: keyDigest(key), expiresAt: expiresAt
+        )
     }
 
     /// The previous value as the caller should see it, and the old blob released when the write
@@ -104,7 +121,7 @@ extension ValueSpill {
             shown = try? await resolve(previous, key: key, context)
             if let limit = options.previousHeadBytes, let whole = shown { shown = Self.head(of: whole, limit) }
         }
-        if result.outcome == .stored, let old, let pointer = ownPointer(old) {
+        if result.outcome == .stored, let old, let pointer = ownPointer(old, key: key) {
             await release(pointer.id, key: key, context)
         }
         return WriteResult(result.outcome, previous: shown)
@@ -173,7 +190,7 @@ extension ValueSpill {
             }
         }
         for (i, old) in before.enumerated() where lastIndex[pairs[i].key] == i {
-            if let old, let pointer = ownPointer(old) {
+            if let old, let pointer = ownPointer(old, key: pairs[i].key) {
                 await release(pointer.id, key: pairs[i].key, context)
             }
         }

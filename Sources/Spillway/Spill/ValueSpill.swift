@@ -40,6 +40,11 @@ internal import Logging
 ///   is a miss (`spillway_blob_misses_total`); a blob that fails verification, or a pointer that
 ///   does not decode, is a miss counted as corruption (`spillway_blob_corruption_total`) and
 ///   logged at error level. Wrong bytes are never returned.
+/// - **pointers are bound to their key**: each carries a digest of the final key keyed with the
+///   deployment ``secret`` (the one your `KeyHasher` uses), checked on every read. A pointer
+///   copied under another key (or written with another secret) is a miss counted as *foreign*
+///   (`spillway_blob_foreign_total`, ``SpillStats``), never another key's bytes, and is never
+///   released by a write to the key it was copied to. The content digest is keyed too.
 ///
 /// A value that is not spilled costs a size check and a one-byte peek; nothing is allocated.
 public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
@@ -49,7 +54,20 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     public let grace: Duration
     /// The wall clock for expiries.
     public let clock: BlobClock
+    /// The deployment secret the content and key digests are keyed with.
+    public let secret: XXH3Secret
+    /// What reads found: misses, corruption, foreign pointers.
+    public let stats: SpillStats
     @usableFromInline let metrics: SpillMetrics
+    /// The secret of key digests: derived from ``secret``, so a key digest never equals a content
+    /// digest of the same bytes.
+    @usableFromInline let keySecret: XXH3Secret
+
+    /// The digest that binds a pointer to `key` (the final key, as the backend sees it).
+    @usableFromInline
+    func keyDigest(_ key: CacheKey) -> XXH128Digest {
+        XXH3.hash128(key.bytes, secret: keySecret)
+    }
 
     /// How many leading bytes of an old value the spill asks for to recognise a pointer: one
     /// more than the largest pointer, so a longer value's head never decodes as one.
@@ -61,14 +79,25 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     ///   - grace: how long a blob outlives its key's TTL (default five minutes), so that clock
     ///     skew between the cache and the store never removes a blob a live key points at.
     ///   - clock: the wall clock for expiries (``BlobClock/system``, or one on a manual clock).
+    ///   - secret: the deployment secret, as given to `KeyHasher` (the default is the public
+    ///     default key material: set your own). Every instance that reads a pointer needs the
+    ///     secret it was written with.
+    ///   - stats: the counters to update (pass one to share it).
     ///   - metricsFactory: the metrics factory to use; `nil` uses the global one.
     /// - Precondition: the store's name fits the envelope, and `grace` is not negative.
-    public init(store: Store, grace: Duration = .seconds(300), clock: BlobClock = .system, metricsFactory: (any MetricsFactory)? = nil) {
+    public init(
+        store: Store, grace: Duration = .seconds(300), clock: BlobClock = .system,
+        secret: XXH3Secret = XXH3Secret(keyMaterial: KeyHasher.defaultKeyMaterial), stats: SpillStats = SpillStats(),
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         precondition(SpillPointer.isValidStoreName(store.name), "a blob store's name must be 1...255 UTF-8 bytes")
         precondition(grace >= .zero, "grace must not be negative")
         self.store = store
         self.grace = grace
         self.clock = clock
+        self.secret = secret
+        self.keySecret = XXH3Secret(keyMaterial: secret.bytes + Array("spillway/spill-pointer-key".utf8))
+        self.stats = stats
         self.metrics = SpillMetrics(factory: metricsFactory)
     }
 

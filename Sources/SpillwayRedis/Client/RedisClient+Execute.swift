@@ -272,7 +272,15 @@ extension RedisClient {
     /// returns only the first `headBytes` bytes of the old value.
     func withPreviousHead(_ key: CacheKey, headBytes: Int, _ arguments: [any RESPArgument]) async throws(CacheError) -> (done: Bool, head: ByteBuffer?) {
         let args: [any RESPArgument] = [1, key] + arguments
-        let reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args)
+        let reply: RESPValue
+        if previousHeadSHACache.value == nil {
+            // The first call on this client: one EVAL, which also loads the script, instead of
+            // SCRIPT LOAD then EVALSHA. Its SHA-1 is known ahead, so later calls use EVALSHA.
+            reply = try Self.checked(try await roundTrip(RedisCommandEncoding.encode(["EVAL", RedisScripts.previousHead] + args)))
+            previousHeadSHACache.value = RedisScripts.previousHeadSHA1
+        } else {
+            reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args)
+        }
         guard case .array(let values) = reply, values.count == 3,
             case .integer(let done) = values[0], case .integer(let hadString) = values[1]
         else { throw Self.unexpected(reply, for: "the previous-head script") }

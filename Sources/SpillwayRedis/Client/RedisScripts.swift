@@ -43,6 +43,10 @@ public enum RedisScripts {
         return {1, remaining, 0, used}
         """
 
+    /// The SHA-1 of ``previousHead`` (what `SCRIPT LOAD` returns; a test checks it), so the
+    /// client's first call can be one `EVAL` that also loads it, and later ones `EVALSHA`.
+    public static let previousHeadSHA1 = "785b5ea3bdb40b0674a0d213cf8b647e780b45a8"
+
     /// A `SET`, `DEL` or `PEXPIRE` that also returns, atomically, only the first bytes (the
     /// head) of the value the key held before: what ``CacheCapabilities/returnsPreviousHead``
     /// promises, so the spill finds an old pointer without the old value crossing the wire.

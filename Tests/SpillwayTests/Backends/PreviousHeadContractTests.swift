@@ -87,10 +87,12 @@ struct PreviousHeadContractTests {
         }
     }
 
-    @Test("on Redis, the script is reloaded after SCRIPT FLUSH (NOSCRIPT falls back to EVAL)")
+    @Test("on Redis, the script is reloaded after SCRIPT FLUSH (NOSCRIPT falls back to EVAL), and its SHA-1 is the one the client knows")
     func scriptFlush() async throws {
         try await TestBackend.redis.withClient { client in
             let redis = try #require(client as? RedisClient)
+            #expect(try await redis.send("SCRIPT", "LOAD", RedisScripts.previousHead).string == RedisScripts.previousHeadSHA1)
+            _ = try await redis.send("SCRIPT", "FLUSH")
             _ = try await client.write("head:flush", "before", SetOptions())
             guard case .headed(true, _) = try await client.execute(.expireReturningHead("head:flush", ttl: .seconds(30), headBytes: 4)) else {
                 Issue.record("first call")

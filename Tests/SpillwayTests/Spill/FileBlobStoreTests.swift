@@ -215,6 +215,102 @@ struct FileBlobStoreTests {
         }
     }
 
+    @Test("a root another user could write to is refused with a typed error: group- or world-writable, or owned by another user")
+    func unsafeRoots() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-root-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func refusal(_ path: String) -> BlobStoreRootError? {
+            do throws(CacheError) {
+                _ = try FileBlobStore(root: path)
+                return nil
+            } catch {
+                #expect(error.code == .invalidArgument, "\(error)")
+                return error.underlying as? BlobStoreRootError
+            }
+        }
+        #expect(chmod(dir, 0o777) == 0)
+        let open = try #require(refusal(dir), "a 0777 root was accepted")
+        #expect(Set(open.reasons) == [.groupWritable, .worldWritable])
+        #expect(open.mode == 0o777)
+        #expect(chmod(dir, 0o770) == 0)
+        #expect(refusal(dir)?.reasons == [.groupWritable])
+        #expect(chmod(dir, 0o700) == 0)
+        #expect(refusal(dir) == nil, "a 0700 root of this user is accepted")
+        // A tmp directory that was opened up later is refused too.
+        #expect(chmod(dir + "/tmp", 0o777) == 0)
+        #expect(refusal(dir)?.path == dir + "/tmp")
+        #expect(chmod(dir + "/tmp", 0o700) == 0)
+        if geteuid() == 0 {
+            // Running as root: hand the directory to another user.
+            #expect(chown(dir, 65534, 65534) == 0)
+            #expect(refusal(dir)?.reasons == [.ownedByAnotherUser])
+        }
+    }
+
+    @Test("a symlink inside the store is never followed: not for a blob (get, setExpiry), not for a shard directory")
+    func symlinksNotFollowed() async throws {
+        try await Self.withStore { store in
+            let outside = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-outside-\(UInt32.random(in: 0...UInt32.max))").path
+            try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: false)
+            defer { try? FileManager.default.removeItem(atPath: outside) }
+            let id = try await store.put(spillBytes(5000), metadata: BlobMetadata(createdAt: spillOrigin))
+            let file = store.path(of: id)
+            // A victim file outside the store that holds a valid blob record.
+            let victim = outside + "/victim.blob"
+            try FileManager.default.copyItem(atPath: file, toPath: victim)
+            let before = try Data(contentsOf: URL(fileURLWithPath: victim))
+            try FileManager.default.removeItem(atPath: file)
+            try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: victim)
+            do throws(CacheError) {
+                let read = try await store.get(id)
+                Issue.record("a symlinked blob was read: \(read?.readableBytes ?? -1) bytes")
+            } catch {
+                #expect(error.code == .corruption, "\(error)")
+            }
+            do throws(CacheError) {
+                _ = try await store.setExpiry(id, spillOrigin)
+                Issue.record("setExpiry wrote through a symlink")
+            } catch {
+                #expect(error.code == .corruption, "\(error)")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: victim)) == before, "the file behind the link is untouched")
+            // Through ValueSpill, the read is a miss counted as corruption, never the bytes.
+            let metrics = SpillTestMetrics()
+            let client = SpillTestClient(MemoryCache())
+            let cache = GuardedCache(client: client, policies: spillPolicies(threshold: 1024)) { ValueSpill(store: store, metricsFactory: metrics) }
+            try await cache.set("link", value: spillBytes(3000, seed: 9))
+            let linked = try #require(await Self.onlyOtherBlob(store, than: id))
+            try FileManager.default.removeItem(atPath: store.path(of: linked))
+            try FileManager.default.createSymbolicLink(atPath: store.path(of: linked), withDestinationPath: victim)
+            #expect(try await cache.get("link") == nil)
+            #expect(metrics.total("spillway_blob_corruption_total") == 1)
+            // Deleting removes the link, not the file it points at.
+            #expect(try await store.delete(id))
+            #expect(FileManager.default.fileExists(atPath: victim))
+            // A shard directory replaced by a symlink to a directory holding the blob is refused.
+            let shard = (store.path(of: linked) as NSString).deletingLastPathComponent
+            let elsewhere = outside + "/shard"
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: false)
+            try FileManager.default.copyItem(atPath: victim, toPath: elsewhere + "/" + (store.path(of: linked) as NSString).lastPathComponent)
+            try FileManager.default.removeItem(atPath: shard)
+            try FileManager.default.createSymbolicLink(atPath: shard, withDestinationPath: elsewhere)
+            do throws(CacheError) {
+                let read = try await store.get(linked)
+                Issue.record("a blob was read through a symlinked shard directory: \(read?.readableBytes ?? -1) bytes")
+            } catch {
+                #expect(error.code == .blobStore)
+                #expect([ELOOP, ENOTDIR].contains((error.underlying as? BlobIOError)?.errno ?? 0), "\(error)")
+            }
+            try FileManager.default.removeItem(atPath: shard)
+        }
+    }
+
+    /// The one blob in `store` other than `id`.
+    static func onlyOtherBlob(_ store: FileBlobStore, than id: BlobID) async throws -> BlobID? {
+        try await store.scan(after: nil, limit: 100).blobs.map(\.id).first { $0 != id }
+    }
+
     static func run(_ tool: String, _ arguments: [String]) -> Bool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)

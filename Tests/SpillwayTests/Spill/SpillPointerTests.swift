@@ -6,16 +6,17 @@ import Testing
 struct SpillPointerTests {
     let pointer = SpillPointer(
         storeName: "file", id: BlobID(high: 0x0123_4567_89AB_CDEF, low: 0xFEDC_BA98_7654_3210), length: 1_048_576,
-        digest: XXH3.hash128([1, 2, 3]), expiresAt: BlobTimestamp(millisecondsSince1970: 1_800_000_123_456)
+        digest: XXH3.hash128([1, 2, 3]), keyDigest: XXH128Digest(high: 0x1111_2222_3333_4444, low: 0x5555_6666_7777_8888),
+        expiresAt: BlobTimestamp(millisecondsSince1970: 1_800_000_123_456)
     )
 
-    @Test("a pointer encodes to 60 + n bytes with the documented layout and decodes back")
+    @Test("a pointer encodes to 76 + n bytes with the documented layout (version 2) and decodes back")
     func roundTrip() throws {
         let encoded = pointer.encoded()
         #expect(encoded.readableBytes == SpillPointer.fixedSize + 4)
         #expect(Array(encoded.readableBytesView.prefix(8)) == [0xFF, 0x53, 0x50, 0x49, 0x4C, 0x4C, 0x57, 0x59])
         #expect(encoded.getInteger(at: 8, as: UInt8.self) == 0x50)
-        #expect(encoded.getInteger(at: 9, as: UInt8.self) == 1)
+        #expect(encoded.getInteger(at: 9, as: UInt8.self) == 2)
         #expect(encoded.getInteger(at: 10, as: UInt8.self) == 1)
         #expect(encoded.getInteger(at: 11, as: UInt8.self) == 4)
         #expect(encoded.getString(at: 12, length: 4) == "file")
@@ -23,6 +24,9 @@ struct SpillPointerTests {
         #expect(encoded.getInteger(at: 32, as: UInt64.self) == 1_048_576)
         #expect(encoded.getInteger(at: 40, as: UInt64.self) == pointer.digest.high)
         #expect(encoded.getInteger(at: 56, as: Int64.self) == 1_800_000_123_456)
+        #expect(encoded.getInteger(at: 64, as: UInt64.self) == 0x1111_2222_3333_4444)
+        #expect(encoded.getInteger(at: 72, as: UInt64.self) == 0x5555_6666_7777_8888)
+        #expect(SpillPointer.maxEncodedSize == 76 + 255)
         guard case .pointer(let decoded) = SpillEnvelope.decode(encoded) else {
             Issue.record("pointer did not decode")
             return
@@ -35,6 +39,28 @@ struct SpillPointerTests {
             return
         }
         #expect(decoded2 == noExpiry)
+    }
+
+    @Test("a version-1 pointer (no key digest) is no longer read: it is malformed, never a pointer")
+    func versionOneRefused() {
+        var v1 = Array(pointer.encoded().readableBytesView.prefix(SpillPointer.fixedSize - 16 + 4))
+        v1[9] = 1
+        guard case .malformed(let reason) = SpillEnvelope.decode(ByteBuffer(bytes: v1)) else {
+            Issue.record("a version-1 pointer decoded")
+            return
+        }
+        #expect(reason == .unknownVersion)
+    }
+
+    @Test("a store name that is not valid UTF-8 is malformed, not decoded with replacement characters (fuzz finding)")
+    func invalidUTF8StoreName() {
+        var bytes = Array(pointer.encoded().readableBytesView)
+        bytes[13] = 0xA4  // inside "file"
+        guard case .malformed(let reason) = SpillEnvelope.decode(ByteBuffer(bytes: bytes)) else {
+            Issue.record("a pointer with a non-UTF-8 store name decoded")
+            return
+        }
+        #expect(reason == .badStoreName)
     }
 
     @Test("every truncation and every single-byte change of a pointer decodes without trapping, and never to a different pointer")

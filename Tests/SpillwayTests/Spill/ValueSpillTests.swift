@@ -40,7 +40,8 @@ struct ValueSpillTests {
                         continue
                     }
                     #expect(p.length == UInt64(size))
-                    #expect(p.digest == XXH3.hash128(value))
+                    #expect(p.digest == XXH3.hash128(value, secret: XXH3Secret(keyMaterial: KeyHasher.defaultKeyMaterial)), "the content digest is keyed with the deployment secret")
+                    #expect(p.digest != XXH3.hash128(value))
                 } else {
                     #expect(raw == value, "a value at or under the threshold is stored as it is")
                 }
@@ -58,7 +59,7 @@ struct ValueSpillTests {
             let client = SpillTestClient(base)
             let store = MemoryBlobStore()
             let cache = Self.cache(client, store)
-            let pointerLike = SpillPointer(storeName: "memory", id: .random(), length: 3, digest: XXH3.hash128([1, 2, 3]), expiresAt: nil).encoded()
+            let pointerLike = SpillPointer(storeName: "memory", id: .random(), length: 3, digest: XXH3.hash128([1, 2, 3]), keyDigest: XXH3.hash128([4]), expiresAt: nil).encoded()
             var big = ByteBuffer(bytes: SpillEnvelope.magic + [0x50])
             big.writeImmutableBuffer(spillBytes(4000))
             let values: [ByteBuffer] = [
@@ -288,6 +289,36 @@ struct ShedAll: CacheMiddleware {
 
 @Suite("ValueSpill with Degrade")
 struct ValueSpillDegradeTests {
+    @Test("a spilled write kept locally under OOM is reported as dropped, leaves no blob, and never reads back a dead pointer", arguments: TestBackend.allCases)
+    func storedLocallySpill(backend: TestBackend) async throws {
+        try await backend.withClient(maxMemory: 32 * 1024, policy: .noEviction) { base in
+            let client = SpillTestClient(base)
+            let store = MemoryBlobStore()
+            let fallback = FallbackStore(maxBytes: 1 << 20, clock: ManualClock())
+            let cache = GuardedCache(client: client, policies: PolicyTable(defaults: CachePolicy(spillAbove: 1024, onOOM: .fallback))) {
+                KeyGuard()
+                LimitsGuard()
+                ValueSpill(store: store)
+                Degrade(fallback: fallback)
+            }
+            try await cache.set("d:big", value: spillBytes(4000, seed: 1))
+            let old = try #require(await store.ids.first)
+            #expect(try await fillUntilOOM(client, prefix: "fill:", valueBytes: 900) > 0)
+            let outcome = try await cache.set("d:big", value: spillBytes(50_000, seed: 2))
+            #expect(outcome == .dropped(.outOfMemory), "a local copy of a spilled value could not be read back")
+            #expect(await store.ids == [old], "the new blob was rolled back")
+            #expect(try await cache.get("d:big") == nil, "neither a stale value nor a dead pointer")
+            // Degrade's invalidation deleted the old value below the spill, so its blob is an
+            // orphan: the sweeper reclaims it.
+            let report = try await BlobSweeper(store: store, client: client, minimumAge: .zero, clock: ManualClock()).sweepOnce()
+            #expect(report.orphaned == 1)
+            #expect(await store.count == 0)
+            // Values that are not spilled are still kept locally, and read back.
+            #expect(try await cache.set("d:small", value: ByteBuffer(string: "local")) == .storedLocally(.outOfMemory))
+            #expect(try await cache.get("d:small") == ByteBuffer(string: "local"))
+        }
+    }
+
     @Test("under real OOM with onOOM: shed, Degrade reports .dropped and the new blob is deleted", arguments: TestBackend.allCases)
     func shedUnderOOM(backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: 32 * 1024, policy: .noEviction) { base in
