@@ -1,6 +1,13 @@
 public import Hummingbird
 public import Spillway
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Adapts an existing Hummingbird `PersistDriver` into a Spillway ``CacheClient``, so that the
 /// guarded chain (key guard, limits, degradation) can sit in front of it.
@@ -8,7 +15,14 @@ import NIOCore
 /// Values are stored as byte arrays (`[UInt8]`). The persist API has no atomic counter,
 /// conditional-update or GCRA step, so `increment`, `set … XX`, `returnPrevious`, `expire` and
 /// `throttle` are read-then-write here (``CacheCapabilities/atomicThrottle`` is `false`); `set … NX`
-/// uses the driver's atomic `create`. Errors are classified at this boundary: a `CacheError`
+/// uses the driver's atomic `create`. A ``RateLimiter`` over this client logs a warning at
+/// creation for that reason: concurrent steps on one key may both pass.
+///
+/// The GCRA step's times are wall-clock nanoseconds since 1970 (the real time at creation,
+/// advanced by `clock`), so processes that share the driver agree on them; a time relative to
+/// each process's start would make one process read another's state as far past or future.
+///
+/// Errors are classified at this boundary: a `CacheError`
 /// passes through, a reply carrying Redis's OOM text is `.outOfMemory`, anything else `.other`.
 public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient where C.Duration == Duration {
     /// The wrapped driver.
@@ -16,6 +30,8 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
     /// The clock of the read-then-write GCRA step.
     public let clock: C
     private let origin: C.Instant
+    /// The wall-clock time at `origin`, in nanoseconds since 1970.
+    private let originEpochNanoseconds: Int64
 
     /// What the adapter can do: nothing atomic beyond `create`.
     public var capabilities: CacheCapabilities { CacheCapabilities(atomicSetReturningPrevious: false, atomicThrottle: false) }
@@ -24,10 +40,26 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
     /// - Parameters:
     ///   - base: the driver.
     ///   - clock: the clock for rate-limit steps.
-    public init(_ base: Base, clock: C) {
+    ///   - epochNanoseconds: the wall-clock time, in nanoseconds since 1970, that `clock.now`
+    ///     stands for at creation: the real time by default (tests pass a fixed one).
+    public init(_ base: Base, clock: C, epochNanoseconds: Int64 = PersistDriverClient.wallClockNanoseconds()) {
         self.base = base
         self.clock = clock
         self.origin = clock.now
+        self.originEpochNanoseconds = epochNanoseconds
+    }
+
+    /// The real wall-clock time (`CLOCK_REALTIME`), in nanoseconds since 1970.
+    public static func wallClockNanoseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// Now, in wall-clock nanoseconds since 1970.
+    private var nowEpochNanoseconds: Int64 {
+        let (now, overflow) = originEpochNanoseconds.addingReportingOverflow(origin.duration(to: clock.now).nanoseconds)
+        return overflow ? .max : now
     }
 
     /// A persist driver does not report memory.
@@ -101,7 +133,7 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
             try await write(key, value, ttl: ttl)
             return .headed(true, previousHead: value.getSlice(at: value.readerIndex, length: min(max(headBytes, 0), value.readableBytes)))
         case .throttle(let key, let parameters):
-            let now = origin.duration(to: clock.now).nanoseconds
+            let now = nowEpochNanoseconds
             let stored = try await read(key).flatMap { Int64(String(decoding: $0.readableBytesView, as: UTF8.self)) }
             let step = GCRA.step(storedTAT: stored, now: now, parameters: parameters)
             if let newTAT = step.newTAT {

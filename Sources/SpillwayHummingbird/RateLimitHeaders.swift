@@ -14,11 +14,13 @@ public enum RateLimitHeaders {
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
     static let realIP = HTTPField.Name("X-Real-IP")!
 
-    /// Whole seconds, rounded up (a wait of 1.2 s is reported as 2).
+    /// Whole seconds, rounded up (a wait of 1.2 s is reported as 2). Never traps: a duration
+    /// beyond `Int64` nanoseconds saturates (about 292 years).
     public static func seconds(_ duration: Duration) -> Int {
         let ns = duration.nanoseconds
         guard ns > 0 else { return 0 }
-        return Int((ns + 999_999_999) / 1_000_000_000)
+        let (whole, rest) = ns.quotientAndRemainder(dividingBy: 1_000_000_000)
+        return Int(whole) + (rest > 0 ? 1 : 0)
     }
 
     /// Sets the headers of a decision: the `RateLimit-*` fields always, `Retry-After` (at least

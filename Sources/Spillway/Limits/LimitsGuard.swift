@@ -7,6 +7,8 @@ public import NIOCore
 ///   only below that limit).
 /// - A TTL of zero or less throws `.invalidArgument`; a missing TTL where one is required, or one
 ///   above `maxTTL`, throws `.rejectedByPolicy`. Nothing is clamped silently.
+/// - Keep-TTL with no TTL (`KEEPTTL`; the persist driver's `set(expires: nil)`) is refused where
+///   `requireTTL` holds: it could leave the key with no TTL at all.
 public struct LimitsGuard: CacheMiddleware {
     /// Creates the guard.
     @inlinable public init() {}
@@ -21,7 +23,17 @@ public struct LimitsGuard: CacheMiddleware {
         switch operation {
         case .set(_, let value, let options):
             try Self.checkValue(value.readableBytes, policy, context)
-            if options.expiry != .keep {
+            if options.expiry == .keep {
+                // Keep-TTL may leave the key with none (a new key, or one written without a
+                // TTL), so it cannot satisfy `requireTTL`.
+                if policy.requireTTL {
+                    throw CacheError(
+                        .rejectedByPolicy,
+                        "a TTL is required for this write; keep-TTL without a TTL could leave the key with none, at \(context.callSite)",
+                        route: context.route
+                    )
+                }
+            } else {
                 try Self.checkTTL(options.expiry.duration, policy, context)
             }
         case .mset(let pairs, let ttl):

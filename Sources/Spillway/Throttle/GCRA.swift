@@ -20,6 +20,13 @@ public struct GCRAParameters: Sendable, Hashable {
         self.cost = max(0, cost)
     }
 
+    /// The GCRA window, `emissionInterval × capacity`, in nanoseconds: saturating at
+    /// `Int64.max` instead of wrapping (a window of more than 292 years is no limit anyway).
+    @inlinable
+    public var windowNanoseconds: Int64 {
+        emissionInterval.nanoseconds.saturatingMultiply(Int64(capacity))
+    }
+
     /// Creates parameters from an emission interval directly.
     public init(emissionInterval: Duration, capacity: Int, cost: Int = 1) {
         self.emissionInterval = emissionInterval
@@ -64,23 +71,48 @@ public enum GCRA {
         -> (decision: GCRADecision, newTAT: Int64?, ttlNanoseconds: Int64)
     {
         let interval = parameters.emissionInterval.nanoseconds
-        let window = interval &* Int64(parameters.capacity)
+        let window = parameters.windowNanoseconds
         let tat = max(storedTAT ?? now, now)
-        let newTAT = tat &+ interval &* Int64(parameters.cost)
-        let allowAt = newTAT &- window
+        let newTAT = tat.saturatingAdd(interval.saturatingMultiply(Int64(parameters.cost)))
+        let allowAt = newTAT.saturatingSubtract(window)
         if now < allowAt {
-            let resetAfter = max(0, tat &- now)
+            let resetAfter = max(0, tat.saturatingSubtract(now))
             return (
-                GCRADecision(allowed: false, remaining: 0, retryAfter: .nanoseconds(allowAt &- now), resetAfter: .nanoseconds(resetAfter)),
+                GCRADecision(allowed: false, remaining: 0, retryAfter: .nanoseconds(allowAt.saturatingSubtract(now)), resetAfter: .nanoseconds(resetAfter)),
                 nil, resetAfter
             )
         }
-        let used = newTAT &- now
-        let remaining = interval > 0 ? Int((window &- used) / interval) : parameters.capacity
+        let used = newTAT.saturatingSubtract(now)
+        let remaining = interval > 0 ? Int(clamping: window.saturatingSubtract(used) / interval) : parameters.capacity
         return (
             GCRADecision(allowed: true, remaining: max(0, remaining), retryAfter: .zero, resetAfter: .nanoseconds(used)),
             newTAT, max(1, used)
         )
+    }
+}
+
+extension Int64 {
+    // Internal (usable from inlinable code): the GCRA step's arithmetic, not Spillway API.
+
+    /// `self + other`, clamped to `Int64.min...Int64.max` instead of trapping or wrapping.
+    @inlinable
+    func saturatingAdd(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+
+    /// `self - other`, clamped to `Int64.min...Int64.max` instead of trapping or wrapping.
+    @inlinable
+    func saturatingSubtract(_ other: Int64) -> Int64 {
+        let (difference, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other < 0 ? .max : .min) : difference
+    }
+
+    /// `self × other`, clamped to `Int64.min...Int64.max` instead of trapping or wrapping.
+    @inlinable
+    func saturatingMultiply(_ other: Int64) -> Int64 {
+        let (product, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? ((self < 0) != (other < 0) ? .min : .max) : product
     }
 }
 

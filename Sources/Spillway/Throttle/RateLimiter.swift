@@ -46,7 +46,18 @@ public struct RateLimiter<Store: ThrottleStore, C: Clock>: Sendable where C.Dura
         self.keyPrefix = keyPrefix
         self.stats = stats
         self.logger = logger
+        if !store.stepsAtomically {
+            logger.warning(
+                "spillway rate limiter: the backend cannot run a GCRA step atomically (it reads, then writes); concurrent requests for one client may exceed the limit",
+                metadata: ["store": "\(Store.self)"]
+            )
+        }
     }
+
+    /// Whether each decision is one atomic step on the backend. When `false` (a Hummingbird
+    /// `PersistDriver`), a warning was logged at creation: concurrent requests for one client
+    /// may both pass.
+    public var isAtomic: Bool { store.stepsAtomically }
 
     /// The key of one client in one scope.
     public func key(client: String, scope: String) -> String {

@@ -46,6 +46,14 @@ extension PolicyFileDecoder {
             ok = false
         }
         guard ok, let limit, let period else { return nil }
+        // The GCRA window is (period / limit) × burst, in nanoseconds: it must fit an Int64.
+        let capacity = Int64(burst ?? limit)
+        let periodNanoseconds = period.nanoseconds
+        let overflow = (periodNanoseconds / Int64(limit)).multipliedReportingOverflow(by: capacity).overflow
+        if periodNanoseconds == .max || overflow {
+            error(node.location, "the throttle of \(owner): burst × period overflows (\(capacity) × \(DurationText.format(period)) / \(limit) is more than 292 years in nanoseconds); use a smaller burst or a shorter period")
+            return nil
+        }
         return ThrottlePolicy(limit: limit, period: period, burst: burst, onCacheFailure: mode, localShare: share)
     }
 }

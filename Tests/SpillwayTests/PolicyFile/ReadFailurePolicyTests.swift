@@ -40,4 +40,13 @@ struct ReadFailurePolicyTests {
         #expect(found.first?.message.contains("onReadFailure must be one of miss, fail, not 'mis'") == true, "\(found)")
         #expect(found.first?.message.contains("did you mean 'miss'") == true, "\(found)")
     }
+
+    @Test("a throttle whose burst × period overflows is rejected at its line")
+    func throttleOverflow() {
+        let found = PolicyFile.check(Array("defaults:\n  maxKeyBytes: 256\nroutes:\n  POST /x:\n    throttle: {limit: 1, period: 100000d, burst: 1000000000}\n".utf8)).errors
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.line == 5, "\(found)")
+        #expect(found.first?.message.contains("burst × period overflows") == true, "\(found)")
+        #expect(PolicyFile.check(Array("defaults:\n  throttle: {limit: 1, period: 1d, burst: 1000}\n".utf8)).errors.isEmpty)
+    }
 }
