@@ -10,13 +10,13 @@ let package = Package(
         // The repository root. A path dependency's identity is its directory's name, which differs
         // between checkouts ("spillway", "main", a CI workspace), so the dependency is given an
         // explicit name and the products below are looked up by that name.
-        .package(name: "Spillway", path: "../.."),
+        .package(name: "Spillway", path: "../..")
     ],
     targets: [
         .executableTarget(
             name: "PolicyExample",
             dependencies: [.product(name: "Spillway", package: "Spillway")],
             plugins: [.plugin(name: "SpillwayPolicyPlugin", package: "Spillway")]
-        ),
+        )
     ]
 )

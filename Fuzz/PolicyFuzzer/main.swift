@@ -8,6 +8,7 @@ import Glibc
 // this one runs libFuzzer's driver with the policy-file callback.
 var argc = CommandLine.argc
 var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-    policyFuzzerTestOneInput(data, size)
-})
+exit(
+    LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        policyFuzzerTestOneInput(data, size)
+    })

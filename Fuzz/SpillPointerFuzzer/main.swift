@@ -8,6 +8,7 @@ import Glibc
 // this one runs libFuzzer's driver with the spill-envelope callback.
 var argc = CommandLine.argc
 var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-    spillPointerFuzzerTestOneInput(data, size)
-})
+exit(
+    LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        spillPointerFuzzerTestOneInput(data, size)
+    })

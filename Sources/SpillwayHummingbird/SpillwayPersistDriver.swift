@@ -115,10 +115,11 @@ extension SpillwayPersistDriver {
         wrapping base: Base, policies: PolicyTable = PolicyTable(), hasher: KeyHasher = KeyHasher(),
         degrade: Degrade<ContinuousClock> = Degrade(), logger: Logger = CacheContext.disabledLogger
     ) where Client == PersistDriverClient<Base, ContinuousClock>, Chain == SpillwayPersistChain {
-        self.init(cache: GuardedCache(client: PersistDriverClient(base), policies: policies, logger: logger) {
-            KeyGuard(hasher: hasher)
-            LimitsGuard()
-            degrade
-        })
+        self.init(
+            cache: GuardedCache(client: PersistDriverClient(base), policies: policies, logger: logger) {
+                KeyGuard(hasher: hasher)
+                LimitsGuard()
+                degrade
+            })
     }
 }

@@ -165,10 +165,11 @@ struct AuditCommand: AsyncParsableCommand {
             let memory = replies[4 * i + 2].int64.map(Int.init)
             let pttl = replies[4 * i + 3].int64 ?? -1
             if pttl == -2 { continue }
-            out.append(AuditRecord(
-                key: Array(key.readableBytesView), type: type, valueBytes: strlen, memoryBytes: memory,
-                ttl: pttl >= 0 ? .milliseconds(pttl) : nil
-            ))
+            out.append(
+                AuditRecord(
+                    key: Array(key.readableBytesView), type: type, valueBytes: strlen, memoryBytes: memory,
+                    ttl: pttl >= 0 ? .milliseconds(pttl) : nil
+                ))
         }
         return out
     }

@@ -196,7 +196,7 @@ struct DemoCommand: AsyncParsableCommand {
             do throws(CacheError) {
                 _ = try await cache.execute(.set(CacheKey("other-tenant:\(i)"), ByteBuffer(repeating: 0x61, count: 4096), SetOptions()))
                 i += 1
-            } catch where error.code == .outOfMemory {
+            } catch  where error.code == .outOfMemory {
                 return
             }
         }

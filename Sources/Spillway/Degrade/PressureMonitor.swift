@@ -108,8 +108,9 @@ public final class PressureMonitor<C: Clock>: Sendable where C.Duration == Durat
         }
         if old != new {
             Gauge(label: "spillway_memory_pressure_shedding").record(new ? 1 : 0)
-            logger.notice("spillway memory pressure \(new ? "above" : "below") threshold; low-priority writes \(new ? "are shed" : "flow again")",
-                          metadata: ["threshold": "\(threshold)"])
+            logger.notice(
+                "spillway memory pressure \(new ? "above" : "below") threshold; low-priority writes \(new ? "are shed" : "flow again")",
+                metadata: ["threshold": "\(threshold)"])
         }
     }
 }

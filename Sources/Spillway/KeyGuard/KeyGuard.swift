@@ -114,7 +114,8 @@ public struct KeyGuard: CacheMiddleware {
         let counters = metrics.route(context.route ?? "-")
         if strict {
             counters.strictFailures.increment()
-            let reason = oversized
+            let reason =
+                oversized
                 ? "key of \(key.count) bytes exceeds maxKeyBytes \(policy.maxKeyBytes)"
                 : "key of \(key.count) bytes has the hashed-key form (…#v1:<32 hex>)"
             let fate = !oversized || policy.keyOverflow == .hash ? "hashed" : "rejected"

@@ -132,7 +132,7 @@ extension FileBlobStore {
         do throws(CacheError) {
             guard let opened = try openBlob(id, O_RDONLY) else { return nil }
             fd = opened
-        } catch where error.code == .corruption {
+        } catch  where error.code == .corruption {
             // A symlink where the blob should be: report it with no metadata worth keeping it
             // for, so the sweeper removes the link (unlinking never follows it).
             return BlobInfo(id: id, length: 0, metadata: BlobMetadata(createdAt: BlobTimestamp(millisecondsSince1970: 0), expiresAt: BlobTimestamp(millisecondsSince1970: 0)))

@@ -113,10 +113,11 @@ public struct SpillPointer: Sendable, Hashable {
             let kHigh = b.readInteger(as: UInt64.self), let kLow = b.readInteger(as: UInt64.self)
         else { return .failure(.truncated) }
         if flags == 0 && expiry != 0 { return .failure(.badFlags) }
-        return .success(SpillPointer(
-            storeName: name, id: BlobID(high: high, low: low), length: length,
-            digest: XXH128Digest(high: dHigh, low: dLow), keyDigest: XXH128Digest(high: kHigh, low: kLow),
-            expiresAt: flags & 1 == 1 ? BlobTimestamp(millisecondsSince1970: expiry) : nil
-        ))
+        return .success(
+            SpillPointer(
+                storeName: name, id: BlobID(high: high, low: low), length: length,
+                digest: XXH128Digest(high: dHigh, low: dLow), keyDigest: XXH128Digest(high: kHigh, low: kLow),
+                expiresAt: flags & 1 == 1 ? BlobTimestamp(millisecondsSince1970: expiry) : nil
+            ))
     }
 }

@@ -23,9 +23,11 @@ public enum PolicyFileLoader {
     /// - Throws: ``PolicyFileError`` only when the file cannot be read.
     public static func check(path: String) throws(PolicyFileError) -> PolicyCheckResult {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw PolicyFileError(path: path, diagnostics: [
-                PolicyDiagnostic(.error, at: SourceLocation(line: 1, column: 1), "cannot read the policy file")
-            ])
+            throw PolicyFileError(
+                path: path,
+                diagnostics: [
+                    PolicyDiagnostic(.error, at: SourceLocation(line: 1, column: 1), "cannot read the policy file")
+                ])
         }
         return PolicyFile.check(data)
     }

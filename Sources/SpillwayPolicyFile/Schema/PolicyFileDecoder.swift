@@ -59,7 +59,8 @@ struct PolicyFileDecoder {
             }
             switch section {
             case .version:
-                if case .scalar("1", _) = entry.value.kind {} else {
+                if case .scalar("1", _) = entry.value.kind {
+                } else {
                     error(entry.value.location, "unsupported version \(entry.value.typeDescription); the only version is 1")
                 }
             case .defaults:

@@ -89,7 +89,7 @@ public final class RedisClient: CacheClient {
             defer { connection.release() }
             do throws(CacheError) {
                 return try await connection.send(command)
-            } catch where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
+            } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
@@ -105,7 +105,7 @@ public final class RedisClient: CacheClient {
             defer { connection.release() }
             do throws(CacheError) {
                 return try await connection.send(commands, count: count)
-            } catch where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
+            } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1

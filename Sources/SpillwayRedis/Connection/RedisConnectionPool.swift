@@ -136,7 +136,8 @@ final class RedisConnectionPool: Sendable {
                 return try finishOpening(.success(connection))
             } catch {
                 lastError = error
-                let giveUp = error.underlying is RedisHandshakeRefused || ContinuousClock.now >= deadline
+                let giveUp =
+                    error.underlying is RedisHandshakeRefused || ContinuousClock.now >= deadline
                     || error.code == .cancelled || Task.isCancelled
                 state.withLock { s in
                     s.consecutiveFailures += 1

@@ -203,10 +203,11 @@ public final class FaultInjector: CacheMiddleware, Sendable {
                 if s.log.count < logLimit {
                     let t = clockNow ?? now()
                     clockNow = t
-                    s.log.append(FaultRecord(
-                        call: call, rule: s.rules[index].id, label: rule.label, fault: rule.fault, operation: kind,
-                        key: operation.primaryKey?.preview(), route: route, at: t, delay: delay
-                    ))
+                    s.log.append(
+                        FaultRecord(
+                            call: call, rule: s.rules[index].id, label: rule.label, fault: rule.fault, operation: kind,
+                            key: operation.primaryKey?.preview(), route: route, at: t, delay: delay
+                        ))
                 }
             }
             return plan

@@ -145,9 +145,12 @@ struct DegradeLadderTests {
             // `fallback` never keeps a conditional write locally (other processes could not see it).
             let (localKey, local) = try await client.untilRefused { n in
                 let key = CacheKey("local:lock:\(n)")
-                return (key, await Self.result { () async throws(CacheError) in
-                    try await cache.set(key, value: ByteBuffer(string: "owner"), condition: .ifNotExists)
-                })
+                return (
+                    key,
+                    await Self.result { () async throws(CacheError) in
+                        try await cache.set(key, value: ByteBuffer(string: "owner"), condition: .ifNotExists)
+                    }
+                )
             }
             #expect(local.failure?.code == .outOfMemory)
             #expect(store.isEmpty)

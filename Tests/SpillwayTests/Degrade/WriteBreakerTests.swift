@@ -54,11 +54,12 @@ struct WriteBreakerTests {
         // closed → open → half-open → open → half-open → closed
         #expect(breaker.transitions == 5)
         // Each change is logged exactly once, in order.
-        #expect(log.messages.filter { $0.contains("write breaker") } == [
-            "spillway write breaker closed -> open", "spillway write breaker open -> half-open",
-            "spillway write breaker half-open -> open", "spillway write breaker open -> half-open",
-            "spillway write breaker half-open -> closed",
-        ])
+        #expect(
+            log.messages.filter { $0.contains("write breaker") } == [
+                "spillway write breaker closed -> open", "spillway write breaker open -> half-open",
+                "spillway write breaker half-open -> open", "spillway write breaker open -> half-open",
+                "spillway write breaker half-open -> closed",
+            ])
     }
 
     @Test("half-open lets only the configured number of probes through at once")

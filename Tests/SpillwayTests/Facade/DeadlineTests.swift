@@ -32,10 +32,11 @@ struct DeadlineTests {
         let deadline = clock.now.advanced(by: .milliseconds(100))
         async let outcome: Result<Int, CacheError> = {
             do throws(CacheError) {
-                return .success(try await DeadlineEnforcement.run(until: deadline, clock: clock) { () async throws(CacheError) -> Int in
-                    _ = try await HangingClient().execute(.get("k"))
-                    return 1
-                })
+                return .success(
+                    try await DeadlineEnforcement.run(until: deadline, clock: clock) { () async throws(CacheError) -> Int in
+                        _ = try await HangingClient().execute(.get("k"))
+                        return 1
+                    })
             } catch {
                 return .failure(error)
             }

@@ -21,10 +21,12 @@ struct FaultInjectorErrorTests {
         #expect(f.faults.calls == 3)
     }
 
-    @Test("LOADING and BUSY are .busy with Redis's texts", arguments: [
-        (Fault.loading, "LOADING Redis is loading the dataset in memory"),
-        (Fault.busy, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."),
-    ])
+    @Test(
+        "LOADING and BUSY are .busy with Redis's texts",
+        arguments: [
+            (Fault.loading, "LOADING Redis is loading the dataset in memory"),
+            (Fault.busy, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."),
+        ])
     func busyAndLoading(fault: Fault, text: String) async throws {
         let f = FaultedMemory()
         f.faults.inject(fault)

@@ -14,25 +14,29 @@ struct AuditRedisTests {
     func plantedOffenders() async throws {
         try await RedisServer.withRedisServer(RedisServer.Options(maxMemory: 64 << 20)) { server in
             let longKey = "cache:" + String(repeating: "q", count: 10 * 1024)
-            try await Self.plant(server, [
-                [longKey, "v", "PX", 600_000],
-                ["blob:big", ByteBuffer(repeating: 0x61, count: 5 * 1024 * 1024), "PX", 600_000],
-                ["session:forever", "x"],
-                ["user:1", "ok", "PX", 60_000],
-            ])
+            try await Self.plant(
+                server,
+                [
+                    [longKey, "v", "PX", 600_000],
+                    ["blob:big", ByteBuffer(repeating: 0x61, count: 5 * 1024 * 1024), "PX", 600_000],
+                    ["session:forever", "x"],
+                    ["user:1", "ok", "PX", 60_000],
+                ])
 
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-audit-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
             let policyPath = dir.appendingPathComponent("spillway.yml").path
-            try Data("""
-            defaults:
-              maxKeyBytes: 256
-              maxValueBytes: 1MiB
-              spillAbove: 64KiB
-            prefixes:
-              "session:": {requireTTL: true}
-            """.utf8).write(to: URL(fileURLWithPath: policyPath))
+            try Data(
+                """
+                defaults:
+                  maxKeyBytes: 256
+                  maxValueBytes: 1MiB
+                  spillAbove: 64KiB
+                prefixes:
+                  "session:": {requireTTL: true}
+                """.utf8
+            ).write(to: URL(fileURLWithPath: policyPath))
             let table = try PolicyFileLoader.load(path: policyPath).table
 
             let report = try await AuditCommand.audit(url: server.url, policies: table)

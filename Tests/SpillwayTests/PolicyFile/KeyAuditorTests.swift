@@ -4,15 +4,17 @@ import SpillwayPolicyFile
 
 @Suite("Audit analysis")
 struct KeyAuditorTests {
-    static let policies = try! PolicyFile.parse("""
-    defaults:
-      maxKeyBytes: 256
-      maxValueBytes: 1MiB
-      spillAbove: 64KiB
-    prefixes:
-      "session:": {requireTTL: true, maxTTL: 1h}
-      "lock:": {keyOverflow: reject, spillAbove: off}
-    """).table
+    static let policies = try! PolicyFile.parse(
+        """
+        defaults:
+          maxKeyBytes: 256
+          maxValueBytes: 1MiB
+          spillAbove: 64KiB
+        prefixes:
+          "session:": {requireTTL: true, maxTTL: 1h}
+          "lock:": {keyOverflow: reject, spillAbove: off}
+        """
+    ).table
 
     @Test("violations follow the policy of the key's prefix, and all are counted")
     func violations() {

@@ -6,16 +6,16 @@ import SpillwayPolicyFile
 @Suite("Policy file loading and code generation")
 struct PolicyCodeGenTests {
     static let text = """
-    defaults:
-      maxKeyBytes: 300
-      maxTTL: 1h
-      onFailure: {timeout: shed}
-    routes:
-      POST /orders/upload: {spillAbove: 64KiB, throttle: {limit: 5, period: 1s, localShare: 0.25}}
-    prefixes:
-      "lock:": {onOOM: fail, spillAbove: off}
-      "weird\\"\\\\": {priority: high}
-    """
+        defaults:
+          maxKeyBytes: 300
+          maxTTL: 1h
+          onFailure: {timeout: shed}
+        routes:
+          POST /orders/upload: {spillAbove: 64KiB, throttle: {limit: 5, period: 1s, localShare: 0.25}}
+        prefixes:
+          "lock:": {onOOM: fail, spillAbove: off}
+          "weird\\"\\\\": {priority: high}
+        """
 
     @Test("the generated Swift spells every field as literals, sorted and escaped")
     func emit() throws {

@@ -14,15 +14,15 @@ struct PolicyParserTests {
     @Test("block mappings nest by indentation and keep line numbers")
     func blockMapping() throws {
         let text = """
-        # comment
-        defaults:
-          maxKeyBytes: 16KiB   # trailing comment
+            # comment
+            defaults:
+              maxKeyBytes: 16KiB   # trailing comment
 
-        routes:
-          POST /orders/upload:
-            onOOM: shed
-          "job:resize": {priority: low, throttle: {limit: 10, period: 1m}}
-        """
+            routes:
+              POST /orders/upload:
+                onOOM: shed
+              "job:resize": {priority: low, throttle: {limit: 10, period: 1m}}
+            """
         let result = PolicyParser.parse(text)
         #expect(result.diagnostics.isEmpty)
         let top = try mapping(result.root)
@@ -45,13 +45,13 @@ struct PolicyParserTests {
     @Test("a JSON document parses as one flow mapping, with lines")
     func json() throws {
         let text = """
-        {
-          "defaults": {"maxKeyBytes": 512, "requireTTL": true},
-          "prefixes": {
-            "lock:": {"onOOM": "fail"}
-          }
-        }
-        """
+            {
+              "defaults": {"maxKeyBytes": 512, "requireTTL": true},
+              "prefixes": {
+                "lock:": {"onOOM": "fail"}
+              }
+            }
+            """
         let result = PolicyParser.parse(text)
         #expect(result.diagnostics.isEmpty)
         let top = try mapping(result.root)
@@ -68,11 +68,11 @@ struct PolicyParserTests {
     @Test("quoted scalars resolve escapes; plain keys may contain ':' not followed by a space")
     func scalars() throws {
         let text = #"""
-        a: "tab\there \"q\" \u00e9"
-        b: 'it''s'
-        job:resize: x
-        lock:: y
-        """#
+            a: "tab\there \"q\" \u00e9"
+            b: 'it''s'
+            job:resize: x
+            lock:: y
+            """#
         let result = PolicyParser.parse(text)
         #expect(result.diagnostics.isEmpty)
         let top = try mapping(result.root)
@@ -84,16 +84,16 @@ struct PolicyParserTests {
     @Test("every syntax error is reported at its line, and parsing goes on")
     func errorsAtLines() {
         let text = """
-        defaults:
-        \tmaxKeyBytes: 1
-          keyOverflow hash
-          priority: &anchor low
-          onOOM: shed
-          onOOM: fail
-          - item
-          maxTTL: "unterminated
-          requireTTL: a: b
-        """
+            defaults:
+            \tmaxKeyBytes: 1
+              keyOverflow hash
+              priority: &anchor low
+              onOOM: shed
+              onOOM: fail
+              - item
+              maxTTL: "unterminated
+              requireTTL: a: b
+            """
         let result = PolicyParser.parse(text)
         let lines = result.diagnostics.map(\.line)
         #expect(lines == [2, 3, 4, 6, 7, 8, 9])
@@ -109,12 +109,12 @@ struct PolicyParserTests {
     @Test("bad indentation is reported once, with the lines under it skipped")
     func indentation() {
         let text = """
-        defaults:
-          maxKeyBytes: 256
-            keyOverflow: hash
-              deeper: 1
-          requireTTL: true
-        """
+            defaults:
+              maxKeyBytes: 256
+                keyOverflow: hash
+                  deeper: 1
+              requireTTL: true
+            """
         let result = PolicyParser.parse(text)
         #expect(result.diagnostics.map(\.line) == [3])
         #expect(result.diagnostics[0].message.contains("unexpected indentation"))
@@ -135,11 +135,11 @@ struct PolicyParserTests {
     @Test("a broken multi-line flow collection stops at its first error")
     func brokenJSON() {
         let text = """
-        {
-          "defaults": {"maxKeyBytes": 512
-          "routes": {}
-        }
-        """
+            {
+              "defaults": {"maxKeyBytes": 512
+              "routes": {}
+            }
+            """
         let result = PolicyParser.parse(text)
         #expect(result.diagnostics.count == 1)
         #expect(result.diagnostics.first?.line == 3)

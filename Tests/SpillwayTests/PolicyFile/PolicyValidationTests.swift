@@ -11,45 +11,49 @@ struct PolicyValidationTests {
     @Test("a full file decodes every field")
     func fullFile() throws {
         let text = """
-        version: 1
-        defaults:
-          maxKeyBytes: 512
-          keyOverflow: hash
-          spillAbove: 256KiB
-          maxValueBytes: 8MiB
-          requireTTL: true
-          maxTTL: 1d
-          onOOM: shed
-          onFailure: {timeout: shed, connection: fallback, busy: fail}
-          priority: normal
-        routes:
-          POST /orders/upload:
-            spillAbove: 64KiB
-            priority: low
-            throttle:
-              limit: 100
-              period: 1m
-              burst: 20
-              onCacheFailure: deny
-              localShare: 0.25
-          job:resize:
-            keyOverflow: reject
-            maxTTL: 90s
-        prefixes:
-          "lock:":
-            onOOM: fail
-            spillAbove: off
-          "session:": {maxTTL: 30m, requireTTL: false}
-        """
+            version: 1
+            defaults:
+              maxKeyBytes: 512
+              keyOverflow: hash
+              spillAbove: 256KiB
+              maxValueBytes: 8MiB
+              requireTTL: true
+              maxTTL: 1d
+              onOOM: shed
+              onFailure: {timeout: shed, connection: fallback, busy: fail}
+              priority: normal
+            routes:
+              POST /orders/upload:
+                spillAbove: 64KiB
+                priority: low
+                throttle:
+                  limit: 100
+                  period: 1m
+                  burst: 20
+                  onCacheFailure: deny
+                  localShare: 0.25
+              job:resize:
+                keyOverflow: reject
+                maxTTL: 90s
+            prefixes:
+              "lock:":
+                onOOM: fail
+                spillAbove: off
+              "session:": {maxTTL: 30m, requireTTL: false}
+            """
         let file = try PolicyFile.parse(text)
-        #expect(file.defaults == CachePolicy(
-            maxKeyBytes: 512, keyOverflow: .hash, spillAbove: 256 * 1024, maxValueBytes: 8 << 20, requireTTL: true,
-            maxTTL: .seconds(86_400), onOOM: .shed, onFailure: [.timeout: .shed, .connection: .fallback, .busy: .fail], priority: .normal
-        ))
-        #expect(file.routes["POST /orders/upload"] == PolicyOverrides(
-            spillAbove: .some(64 * 1024), priority: .low,
-            throttle: ThrottlePolicy(limit: 100, period: .seconds(60), burst: 20, onCacheFailure: .deny, localShare: 0.25)
-        ))
+        #expect(
+            file.defaults
+                == CachePolicy(
+                    maxKeyBytes: 512, keyOverflow: .hash, spillAbove: 256 * 1024, maxValueBytes: 8 << 20, requireTTL: true,
+                    maxTTL: .seconds(86_400), onOOM: .shed, onFailure: [.timeout: .shed, .connection: .fallback, .busy: .fail], priority: .normal
+                ))
+        #expect(
+            file.routes["POST /orders/upload"]
+                == PolicyOverrides(
+                    spillAbove: .some(64 * 1024), priority: .low,
+                    throttle: ThrottlePolicy(limit: 100, period: .seconds(60), burst: 20, onCacheFailure: .deny, localShare: 0.25)
+                ))
         #expect(file.routes["job:resize"] == PolicyOverrides(keyOverflow: .reject, maxTTL: .seconds(90)))
         #expect(file.prefixes["lock:"] == PolicyOverrides(spillAbove: .some(nil), onOOM: .fail))
         #expect(file.prefixes["session:"] == PolicyOverrides(requireTTL: false, maxTTL: .seconds(1800)))
@@ -58,13 +62,13 @@ struct PolicyValidationTests {
     @Test("the three levels resolve: defaults, then route, then the longest key prefix")
     func resolution() throws {
         let text = """
-        defaults: {onOOM: shed, priority: normal, maxKeyBytes: 256}
-        routes:
-          POST /orders/upload: {onOOM: fallback, priority: low}
-        prefixes:
-          "lock:": {onOOM: fail}
-          "lock:order:": {maxKeyBytes: 128}
-        """
+            defaults: {onOOM: shed, priority: normal, maxKeyBytes: 256}
+            routes:
+              POST /orders/upload: {onOOM: fallback, priority: low}
+            prefixes:
+              "lock:": {onOOM: fail}
+              "lock:order:": {maxKeyBytes: 128}
+            """
         let table = try PolicyFile.parse(text).table
         let plain = table.resolve(route: nil, key: "x")
         #expect(plain.onOOM == .shed && plain.priority == .normal && plain.maxKeyBytes == 256)
@@ -81,21 +85,21 @@ struct PolicyValidationTests {
     @Test("every error in the file is reported, each at its line")
     func allErrors() {
         let text = """
-        defaults:
-          maxKeyByte: 256
-          keyOverflow: hashed
-          spillAbove: 16kib
-          maxTTL: 60
-          requireTTL: yes
-          onFailure: {timeot: shed, outOfMemory: fail}
-        routes:
-          post /orders: {priority: urgent}
-          job:resize:
-            throttle: {limit: 0, period: 0s, localShare: 1.5, brust: 3}
-        prefixes:
-          "img:": {maxKeyBytes: 32}
-        unknown: 1
-        """
+            defaults:
+              maxKeyByte: 256
+              keyOverflow: hashed
+              spillAbove: 16kib
+              maxTTL: 60
+              requireTTL: yes
+              onFailure: {timeot: shed, outOfMemory: fail}
+            routes:
+              post /orders: {priority: urgent}
+              job:resize:
+                throttle: {limit: 0, period: 0s, localShare: 1.5, brust: 3}
+            prefixes:
+              "img:": {maxKeyBytes: 32}
+            unknown: 1
+            """
         let found = errors(text)
         let byLine = Dictionary(grouping: found, by: \.line).mapValues { $0.map(\.message) }
         #expect(byLine[2]?.first?.contains("unknown field 'maxKeyByte' in defaults; did you mean 'maxKeyBytes'?") == true)
@@ -119,33 +123,36 @@ struct PolicyValidationTests {
 
     @Test("spillAbove ≥ maxValueBytes is a contradiction, also when a route and a prefix combine")
     func contradictions() {
-        let own = errors("""
-        defaults:
-          spillAbove: 1MiB
-          maxValueBytes: 1MiB
-        """)
+        let own = errors(
+            """
+            defaults:
+              spillAbove: 1MiB
+              maxValueBytes: 1MiB
+            """)
         #expect(own.map(\.line) == [3])
         #expect(own.first?.message.contains("spillAbove 1MiB (defaults, line 2) is not below maxValueBytes 1MiB (defaults, line 3)") == true)
 
-        let combined = errors("""
-        defaults:
-          maxValueBytes: 8MiB
-        routes:
-          POST /upload:
-            spillAbove: 4MiB
-        prefixes:
-          "small:":
-            maxValueBytes: 2MiB
-          "tiny:":
-            maxValueBytes: 1MiB
-        """)
+        let combined = errors(
+            """
+            defaults:
+              maxValueBytes: 8MiB
+            routes:
+              POST /upload:
+                spillAbove: 4MiB
+            prefixes:
+              "small:":
+                maxValueBytes: 2MiB
+              "tiny:":
+                maxValueBytes: 1MiB
+            """)
         #expect(combined.map(\.line) == [8, 10])
         // A longer prefix inherits the shorter one's spillAbove.
-        let nested = errors("""
-        prefixes:
-          "img:": {spillAbove: 2MiB}
-          "img:thumb:": {maxValueBytes: 1MiB}
-        """)
+        let nested = errors(
+            """
+            prefixes:
+              "img:": {spillAbove: 2MiB}
+              "img:thumb:": {maxValueBytes: 1MiB}
+            """)
         #expect(nested.map(\.line) == [3])
         #expect(nested.first?.message.contains("spillAbove 2MiB (prefix 'img:', line 2) is not below maxValueBytes 1MiB (prefix 'img:thumb:', line 3)") == true)
         #expect(combined.first?.message.contains("when route 'POST /upload' writes a key under prefix 'small:'") == true)
@@ -155,28 +162,30 @@ struct PolicyValidationTests {
         #expect(errors("defaults:\n  maxValueBytes: 100KiB\n  spillAbove: off\n").isEmpty)
     }
 
-    @Test("a negative or zero limit and wrong types are errors", arguments: [
-        ("defaults: {maxValueBytes: 0}", "maxValueBytes must be a positive size"),
-        ("defaults: {spillAbove: 0}", "spillAbove must be a positive size"),
-        ("defaults: {maxValueBytes: -5}", "cannot be negative"),
-        ("defaults: {maxTTL: 0s}", "maxTTL must be longer than zero"),
-        ("defaults: {throttle: {limit: -3, period: 1s}}", "throttle.limit must be at least 1"),
-        ("defaults: {throttle: {limit: 3}}", "needs a 'period'"),
-        ("defaults: {throttle: 5}", "throttle must be a mapping"),
-        ("defaults: {requireTTL: \"true\"}", "requireTTL must be true or false, not the string \"true\""),
-        ("defaults: {onFailure: shed}", "onFailure must be a mapping"),
-        ("defaults: [1, 2]", "defaults must be a mapping"),
-        ("routes: {\"GET /x\": {maxTTL: none}}", "cannot remove maxTTL"),
-        ("routes: {\"FETCH /x\": {}}", "unknown HTTP method 'FETCH'"),
-        ("routes: {\"job:\": {}}", "needs a name"),
-        ("routes: {\"/orders\": {}}", "must be an HTTP method and a path"),
-        ("prefixes: {\"\": {onOOM: fail}}", "cannot be empty"),
-        ("maxKeyBytes: 256", "put it under 'defaults:'"),
-        ("version: 2", "the only version is 1"),
-        ("", "the policy file is empty"),
-        ("just text", "expected ':' after the key"),
-        ("[1, 2]", "the policy file must be a mapping"),
-    ])
+    @Test(
+        "a negative or zero limit and wrong types are errors",
+        arguments: [
+            ("defaults: {maxValueBytes: 0}", "maxValueBytes must be a positive size"),
+            ("defaults: {spillAbove: 0}", "spillAbove must be a positive size"),
+            ("defaults: {maxValueBytes: -5}", "cannot be negative"),
+            ("defaults: {maxTTL: 0s}", "maxTTL must be longer than zero"),
+            ("defaults: {throttle: {limit: -3, period: 1s}}", "throttle.limit must be at least 1"),
+            ("defaults: {throttle: {limit: 3}}", "needs a 'period'"),
+            ("defaults: {throttle: 5}", "throttle must be a mapping"),
+            ("defaults: {requireTTL: \"true\"}", "requireTTL must be true or false, not the string \"true\""),
+            ("defaults: {onFailure: shed}", "onFailure must be a mapping"),
+            ("defaults: [1, 2]", "defaults must be a mapping"),
+            ("routes: {\"GET /x\": {maxTTL: none}}", "cannot remove maxTTL"),
+            ("routes: {\"FETCH /x\": {}}", "unknown HTTP method 'FETCH'"),
+            ("routes: {\"job:\": {}}", "needs a name"),
+            ("routes: {\"/orders\": {}}", "must be an HTTP method and a path"),
+            ("prefixes: {\"\": {onOOM: fail}}", "cannot be empty"),
+            ("maxKeyBytes: 256", "put it under 'defaults:'"),
+            ("version: 2", "the only version is 1"),
+            ("", "the policy file is empty"),
+            ("just text", "expected ':' after the key"),
+            ("[1, 2]", "the policy file must be a mapping"),
+        ])
     func singleErrors(text: String, expected: String) {
         let found = errors(text)
         #expect(found.count == 1, "\(found)")

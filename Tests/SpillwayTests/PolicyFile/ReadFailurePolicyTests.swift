@@ -6,13 +6,13 @@ import SpillwayPolicyFile
 @Suite("Policy file: onReadFailure")
 struct ReadFailurePolicyTests {
     static let text = """
-    defaults:
-      onReadFailure: miss
-    routes:
-      GET /balance: {onReadFailure: fail}
-    prefixes:
-      "page:": {priority: low}
-    """
+        defaults:
+          onReadFailure: miss
+        routes:
+          GET /balance: {onReadFailure: fail}
+        prefixes:
+          "page:": {priority: low}
+        """
 
     @Test("decoded per level: miss by default, fail where a route says so")
     func decoded() throws {

@@ -69,10 +69,11 @@ struct RateLimiterTests {
         let clock = ManualClock()
         let local = LocalRateLimiter(clock: clock)
         let params = Self.policy.parameters
-        await Self.expectSequence({
-            let d = local.step("alice", params)
-            return RateLimitDecision(allowed: d.allowed, limit: 5, remaining: d.remaining, retryAfter: d.retryAfter, resetAfter: d.resetAfter, path: .degradedLocal)
-        }, clock: clock)
+        await Self.expectSequence(
+            {
+                let d = local.step("alice", params)
+                return RateLimitDecision(allowed: d.allowed, limit: 5, remaining: d.remaining, retryAfter: d.retryAfter, resetAfter: d.resetAfter, path: .degradedLocal)
+            }, clock: clock)
     }
 
     @Test("onCacheFailure allow: fail open, counted as degraded_allow")

@@ -86,9 +86,17 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
         if operation.isWrite { try admitWrite() }
         switch operation {
         case .get(let key):
-            return .value(live(key).map { table.touch($0); return table[$0].value })
+            return .value(
+                live(key).map {
+                    table.touch($0); return table[$0].value
+                })
         case .mget(let keys):
-            return .values(keys.map { key in live(key).map { table.touch($0); return table[$0].value } })
+            return .values(
+                keys.map { key in
+                    live(key).map {
+                        table.touch($0); return table[$0].value
+                    }
+                })
         case .exists(let key):
             return .bool(live(key) != nil)
         case .delete(let key):

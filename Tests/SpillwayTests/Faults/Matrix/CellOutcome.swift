@@ -44,8 +44,10 @@ enum FaultMatrixExpectations {
     static func outcome(_ fault: MatrixFault, _ operation: MatrixOperation) -> CellOutcome {
         switch fault {
         case .outOfMemory:
-            return [.get: .value, .setSmall: .dropped(.outOfMemory), .setSpilled: .dropped(.outOfMemory), .delete: .deleted,
-                    .increment: .error(.outOfMemory), .rateLimit: .limited(.degradedLocal)][operation]!
+            return [
+                .get: .value, .setSmall: .dropped(.outOfMemory), .setSpilled: .dropped(.outOfMemory), .delete: .deleted,
+                .increment: .error(.outOfMemory), .rateLimit: .limited(.degradedLocal),
+            ][operation]!
         case .loading, .busy:
             return failing(.busy, operation)
         case .timeout:
@@ -53,8 +55,10 @@ enum FaultMatrixExpectations {
         case .connectionReset, .serverRestart:
             return failing(.connection, operation)
         case .latency:
-            return [.get: .value, .setSmall: .stored, .setSpilled: .stored, .delete: .deleted, .increment: .counted,
-                    .rateLimit: .limited(.allowed)][operation]!
+            return [
+                .get: .value, .setSmall: .stored, .setSpilled: .stored, .delete: .deleted, .increment: .counted,
+                .rateLimit: .limited(.allowed),
+            ][operation]!
         case .partialPipeline:
             return [.get: .miss, .setSmall: .dropped(.busy)][operation] ?? .notApplicable
         case .blobStoreUnavailable:

@@ -9,9 +9,10 @@ import SpillwayTesting
 struct MatrixRig: Sendable {
     typealias Chain = _CacheMiddleware2<_CacheMiddleware2<ValueSpill<FaultyBlobStore<MemoryBlobStore>>, Degrade<ManualClock>>, FaultInjector>
 
-    static let policies = PolicyTable(defaults: CachePolicy(
-        spillAbove: 1024, onOOM: .shed, onFailure: [.busy: .shed, .timeout: .shed, .connection: .shed]
-    ))
+    static let policies = PolicyTable(
+        defaults: CachePolicy(
+            spillAbove: 1024, onOOM: .shed, onFailure: [.busy: .shed, .timeout: .shed, .connection: .shed]
+        ))
     static let throttle = ThrottlePolicy(limit: 100, period: .seconds(1), onCacheFailure: .local)
 
     static let small: CacheKey = "m:present"
