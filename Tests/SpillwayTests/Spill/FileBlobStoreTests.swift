@@ -118,9 +118,9 @@ struct FileBlobStoreTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-tmpfs-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        if Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir]) {
+        if runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir]) {
             // A real tiny filesystem.
-            defer { _ = Self.run("/bin/umount", [dir]) }
+            defer { _ = runTool("/bin/umount", [dir]) }
             let store = try FileBlobStore(root: dir + "/blobs")
             // `storage: fail`, to see the error itself (by default the write is shed).
             let cache = ValueSpillTests.cache(
@@ -141,7 +141,7 @@ struct FileBlobStoreTests {
             #expect(try await cache.get("disk:1") == spillBytes(100_000))
             #expect(try await cache.get("disk:2") == nil)
             // Read-only: EROFS, typed, even for root.
-            #expect(Self.run("/bin/mount", ["-o", "remount,ro", dir]))
+            #expect(runTool("/bin/mount", ["-o", "remount,ro", dir]))
             do throws(CacheError) {
                 _ = try await store.put(spillBytes(10), metadata: BlobMetadata(createdAt: spillOrigin))
                 Issue.record("a read-only store accepted a blob")
@@ -309,20 +309,5 @@ struct FileBlobStoreTests {
     /// The one blob in `store` other than `id`.
     static func onlyOtherBlob(_ store: FileBlobStore, than id: BlobID) async throws -> BlobID? {
         try await store.scan(after: nil, limit: 100).blobs.map(\.id).first { $0 != id }
-    }
-
-    static func run(_ tool: String, _ arguments: [String]) -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus == 0
-        } catch {
-            return false
-        }
     }
 }
