@@ -13,6 +13,8 @@ struct SoakWorkload: Sendable {
     let keys: Int
     let spillPercent: Int
     let seed: UInt64
+    /// The TTL of spilled values: longer than the run and its sweeps.
+    let spilledTTL: Duration
     let cache: GuardedCache<RedisClient, _CacheMiddleware2<_CacheMiddleware2<_CacheMiddleware2<KeyGuard, LimitsGuard>, ValueSpill<FileBlobStore>>, Degrade<ContinuousClock>>>
     let limiter: RateLimiter<GuardedCache<RedisClient, _CacheMiddleware2<_CacheMiddleware2<_CacheMiddleware2<KeyGuard, LimitsGuard>, ValueSpill<FileBlobStore>>, Degrade<ContinuousClock>>>, ContinuousClock>
     let ticket = SoakTicket()
@@ -54,7 +56,7 @@ struct SoakWorkload: Sendable {
             } else if roll < 50 + spillPercent {
                 op = "set spilled"
                 let bigKey = CacheKey("soak:big:\(random.next() % 2_000)")
-                counts.record(try await cache.set(bigKey, value: Self.value(seed: random.next(), size: 16 * 1024), expiry: .after(.seconds(60)), route: Self.route))
+                counts.record(try await cache.set(bigKey, value: Self.value(seed: random.next(), size: 16 * 1024), expiry: .after(spilledTTL), route: Self.route))
             } else if roll < 85 {
                 op = "set small"
                 counts.record(try await cache.set(key, value: Self.value(seed: random.next(), size: 256), expiry: .after(.seconds(120)), route: Self.route))
