@@ -38,10 +38,15 @@ struct RedisPoolTests {
 
     /// Polls `condition` until it holds or 10 s pass (a condition, not a sleep standing in for
     /// time passing).
-    static func eventually(_ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+    static func eventually(
+        _ what: String, _ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
         while !condition() {
-            if ContinuousClock.now > deadline { Issue.record("condition not reached in 10 s"); return }
+            if ContinuousClock.now > deadline {
+                Issue.record("\(what): not reached in 20 s", sourceLocation: sourceLocation)
+                return
+            }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
@@ -62,9 +67,9 @@ struct RedisPoolTests {
         try await StaticRedisServer.withServer(Self.hangingHandshakes(1, hellos: hellos)) { server in
             let client = try Self.client(server)
             let opener = Task { await Self.lease(client) }
-            try await Self.eventually { hellos.value == 1 }
+            try await Self.eventually("the first handshake arrived") { hellos.value == 1 }
             let waiter = Task { await Self.lease(client) }
-            try await Self.eventually { client.pool.waiterCount == 1 }
+            try await Self.eventually("one caller waits") { client.pool.waiterCount == 1 }
             waiter.cancel()
             let waited = await waiter.value
             guard case .failure(let error) = waited else { Issue.record("the cancelled waiter got a connection"); return }
@@ -83,9 +88,9 @@ struct RedisPoolTests {
         try await StaticRedisServer.withServer(Self.hangingHandshakes(1, hellos: hellos)) { server in
             let client = try Self.client(server)
             let opener = Task { await Self.lease(client) }
-            try await Self.eventually { hellos.value == 1 }
+            try await Self.eventually("the first handshake arrived") { hellos.value == 1 }
             let waiter = Task { await Self.lease(client) }
-            try await Self.eventually { client.pool.waiterCount == 1 }
+            try await Self.eventually("one caller waits") { client.pool.waiterCount == 1 }
             opener.cancel()
             guard case .failure(let openerError) = await opener.value else { Issue.record("the hanging opener connected"); return }
             #expect(openerError.code == .cancelled)
@@ -108,9 +113,9 @@ struct RedisPoolTests {
         try await StaticRedisServer.withServer(Self.hangingHandshakes(1, hellos: hellos)) { server in
             let client = try Self.client(server)
             let opener = Task { await Self.lease(client) }
-            try await Self.eventually { hellos.value == 1 }
+            try await Self.eventually("the first handshake arrived") { hellos.value == 1 }
             let waiters = (0..<3).map { _ in Task { await Self.lease(client) } }
-            try await Self.eventually { client.pool.waiterCount == 3 }
+            try await Self.eventually("three callers wait") { client.pool.waiterCount == 3 }
             await client.close()
             for waiter in waiters {
                 guard case .failure(let error) = await waiter.value else { Issue.record("a waiter got a connection after close"); continue }
@@ -183,6 +188,52 @@ struct RedisPoolTests {
             #expect(sets.withLock { $0 } == 1)
             #expect(client.retriedCommands == 1)
             await client.close()
+        }
+    }
+}
+
+/// The retry of an idempotent command against a real `redis-server`, with a fault proxy that
+/// swallows the reply and then resets the connection: the command did run on the server.
+@Suite("Redis retry after a lost connection, on a real server")
+struct RedisRetryRealServerTests {
+    /// Runs `operation` while the proxy drops replies; once the server's reply was dropped
+    /// (the command ran), heals the proxy and resets every connection.
+    static func lostAfterWrite(
+        _ client: RedisClient, _ proxy: FaultProxy, _ operation: @escaping @Sendable () async throws -> CacheReply
+    ) async throws -> CacheReply {
+        _ = try await client.send("PING")
+        let dropped = proxy.bytesDropped(.downstream)
+        proxy.update(.downstream) { $0.blackhole = true }
+        let running = Task { try await operation() }
+        try await RedisPoolTests.eventually("the reply was dropped") { proxy.bytesDropped(.downstream) > dropped }
+        await proxy.heal()
+        #expect(await proxy.resetAll() >= 1)
+        return try await running.value
+    }
+
+    @Test("a GET and a DEL whose replies were lost to a reset are sent once more and answer")
+    func retriedOnRealServer() async throws {
+        try await RedisServer.withRedisServer { server in
+            try await FaultProxy.withProxy(targetPort: server.port) { proxy in
+                let client = try RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: proxy.port, maxConnections: 1))
+                let direct = try server.makeClient()
+                _ = try await direct.execute(.set(CacheKey("k"), ByteBuffer(string: "value"), SetOptions()))
+
+                let got = try await Self.lostAfterWrite(client, proxy) { try await client.execute(.get(CacheKey("k"))) }
+                guard case .value(let v?) = got else { Issue.record("unexpected \(got)"); return }
+                #expect(String(buffer: v) == "value")
+                #expect(client.retriedCommands == 1)
+
+                let deleted = try await Self.lostAfterWrite(client, proxy) { try await client.execute(.delete(CacheKey("k"))) }
+                // The first DEL ran (its reply was lost), so the resent one finds nothing.
+                guard case .count(let n) = deleted else { Issue.record("unexpected \(deleted)"); return }
+                #expect(n == 0)
+                #expect(client.retriedCommands == 2)
+                let after = try await direct.execute(.get(CacheKey("k")))
+                guard case .value(nil) = after else { Issue.record("the key survived: \(after)"); return }
+                await client.close()
+                await direct.close()
+            }
         }
     }
 }
