@@ -29,6 +29,7 @@ public final class RedisClient: CacheClient {
     let pool: RedisConnectionPool
     let gcraSHACache = ScriptSHACache()
     let previousHeadSHACache = ScriptSHACache()
+    let retriedAfterLoss = Atomic<Int>(0)
 
     /// Creates a client. Connections open on first use.
     /// - Parameters:
@@ -82,8 +83,15 @@ public final class RedisClient: CacheClient {
     /// One command on a pooled connection; sent again on another connection (at most
     /// ``notSentRetries`` times) when the one it got was found closed before the command reached
     /// the wire.
-    func roundTrip(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
+    ///
+    /// An `idempotent` command (a read, a delete, a relative expire: running it twice leaves the
+    /// same data) is also sent once more, on a fresh connection, when its connection was lost
+    /// after it was written (the server closed it, a reset): a restarted server or a proxy that
+    /// dropped an idle connection costs one more round trip, not a failed request. A timeout is
+    /// never retried (the server is slow; retrying would add to its load).
+    func roundTrip(_ command: ByteBuffer, idempotent: Bool = false) async throws(CacheError) -> RESPValue {
         var attempt = 0
+        var lostOnce = false
         while true {
             let connection = try await pool.lease()
             defer { connection.release() }
@@ -93,13 +101,24 @@ public final class RedisClient: CacheClient {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
+            } catch  where idempotent && !lostOnce && Self.isLostAfterWrite(error) {
+                pool.remove(connection)
+                lostOnce = true
+                retriedAfterLoss.add(1, ordering: .relaxed)
             }
         }
     }
 
-    /// Several commands written together on one connection.
-    func roundTrip(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
+    /// Whether `error` says the connection broke after the command was written.
+    static func isLostAfterWrite(_ error: CacheError) -> Bool {
+        error.code == .connection && !(error.underlying is RedisRequestNotSent) && !Task.isCancelled
+    }
+
+    /// Several commands written together on one connection; retried as
+    /// ``roundTrip(_:idempotent:)`` retries one.
+    func roundTrip(_ commands: ByteBuffer, count: Int, idempotent: Bool = false) async throws(CacheError) -> [RESPValue] {
         var attempt = 0
+        var lostOnce = false
         while true {
             let connection = try await pool.lease()
             defer { connection.release() }
@@ -109,9 +128,16 @@ public final class RedisClient: CacheClient {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
+            } catch  where idempotent && !lostOnce && Self.isLostAfterWrite(error) {
+                pool.remove(connection)
+                lostOnce = true
+                retriedAfterLoss.add(1, ordering: .relaxed)
             }
         }
     }
+
+    /// How many idempotent commands were sent again after their connection was lost.
+    public var retriedCommands: Int { retriedAfterLoss.load(ordering: .relaxed) }
 
     /// How many times a command that never reached the wire is sent again. More than once: a
     /// fresh connection can close (idle, or the server) before the command gets to it too.

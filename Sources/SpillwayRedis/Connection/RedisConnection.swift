@@ -163,7 +163,9 @@ extension RedisConnection {
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+            channel = try await ConnectAttempt.channel(bootstrap.connect(host: configuration.host, port: configuration.port))
+        } catch let error as CacheError {
+            throw error
         } catch {
             throw CacheError(.connection, "cannot connect to Redis at \(configuration.host):\(configuration.port): \(error)", underlying: error)
         }
