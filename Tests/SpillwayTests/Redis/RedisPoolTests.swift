@@ -192,6 +192,35 @@ struct RedisPoolTests {
     }
 }
 
+extension RedisPoolTests {
+    @Test("a read lost with every pooled connection at once (a mass reset) is resent until a fresh connection answers")
+    func retryAcrossAMassReset() async throws {
+        let gets = Counter()
+        try await StaticRedisServer.withServer({ args in
+            switch args.first {
+            case "HELLO": return .reply(Self.refuseHello)
+            // The server hangs up on the first two GETs: both old connections are cut.
+            case "GET": return gets.increment() <= 2 ? .replyAndClose("") : .reply(StaticRedisServer.bulk("fresh"))
+            default: return .reply("+OK\r\n")
+            }
+        }) { server in
+            let client = try Self.client(server, maxConnections: 2)
+            // Two connections, both opened before the loss.
+            let a = try await client.pool.lease()
+            let b = try await client.pool.lease()
+            a.release()
+            b.release()
+            try #require(client.connectionCount == 2 && a !== b)
+            let reply = try await client.execute(.get(CacheKey("k")))
+            guard case .value(let v?) = reply else { Issue.record("unexpected \(reply)"); return }
+            #expect(String(buffer: v) == "fresh")
+            #expect(gets.value == 3, "sent on both old connections, then on a fresh one")
+            #expect(client.retriedCommands == 2)
+            await client.close()
+        }
+    }
+}
+
 /// The retry of an idempotent command against a real `redis-server`, with a fault proxy that
 /// swallows the reply and then resets the connection: the command did run on the server.
 @Suite("Redis retry after a lost connection, on a real server")
