@@ -97,7 +97,7 @@ public final class RedisClient: CacheClient {
             let connection = try await pool.lease()
             defer { connection.release() }
             do throws(CacheError) {
-                return try await connection.send(command)
+                return try await Self.send(command, on: connection)
             } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
@@ -125,7 +125,7 @@ public final class RedisClient: CacheClient {
             let connection = try await pool.lease()
             defer { connection.release() }
             do throws(CacheError) {
-                return try await connection.send(commands, count: count)
+                return try await Self.send(commands, count: count, on: connection)
             } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
