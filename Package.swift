@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SpillwayRedis", targets: ["SpillwayRedis"]),
         .library(name: "SpillwayHummingbird", targets: ["SpillwayHummingbird"]),
         .library(name: "SpillwayTesting", targets: ["SpillwayTesting"]),
+        .library(name: "SpillwayProxy", targets: ["SpillwayProxy"]),
         .executable(name: "spillway", targets: ["spillway"]),
         .plugin(name: "SpillwayPolicyPlugin", targets: ["SpillwayPolicyPlugin"]),
         .plugin(name: "SpillwayAuditPlugin", targets: ["SpillwayAuditPlugin"]),
@@ -50,6 +51,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -74,6 +76,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // `spillway proxy`: a RESP sidecar that applies the key guard, the spill and the OOM ladder
+        // to any client's traffic (redis-py, Django, Celery), one upstream connection per client.
+        .target(
+            name: "SpillwayProxy",
+            dependencies: [
+                "Spillway",
+                "SpillwayRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Policy-file parsing and validation, shared by the CLI, the plugins and the runtime.
         .target(
             name: "SpillwayPolicyFile",
@@ -86,7 +103,10 @@ let package = Package(
                 "SpillwayRedis",
                 "SpillwayPolicyFile",
                 "SpillwayTesting",
+                "SpillwayProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -122,6 +142,7 @@ let package = Package(
                 "SpillwayRedis",
                 "SpillwayTesting",
                 "SpillwayPolicyFile",
+                "SpillwayProxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
