@@ -267,6 +267,46 @@ struct RedisRetryRealServerTests {
     }
 }
 
+extension RedisRetryRealServerTests {
+    @Test("a deadline reaches callers stuck connecting to a real server behind a holding proxy; reads are counted misses, then it recovers")
+    func deadlineWhileConnectingToRealServer() async throws {
+        try await RedisServer.withRedisServer { server in
+            try await FaultProxy.withProxy(targetPort: server.port) { proxy in
+                let direct = try server.makeClient()
+                _ = try await direct.execute(.set(CacheKey("k"), ByteBuffer(string: "value"), SetOptions()))
+                await proxy.setAcceptMode(.hold)
+                let client = try RedisClient(
+                    configuration: RedisConfiguration(
+                        host: "127.0.0.1", port: proxy.port, connectTimeout: .seconds(30), commandTimeout: .seconds(30), maxConnections: 1
+                    )
+                )
+                let degrade = Degrade<ContinuousClock>()
+                let cache = GuardedCache(client: client) { degrade }
+                let started = ContinuousClock.now
+                let misses = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for _ in 0..<3 {
+                        group.addTask {
+                            let reply = try await cache.execute(.get(CacheKey("k")), deadline: .now + .milliseconds(300))
+                            guard case .value(nil) = reply else { return false }
+                            return true
+                        }
+                    }
+                    return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+                }
+                #expect(misses == 3)
+                #expect(degrade.stats.counts.readsDegraded == 3)
+                #expect(ContinuousClock.now - started < .seconds(5), "the 30 s connect timeout did not decide")
+                await proxy.setAcceptMode(.forward)
+                let reply = try await cache.execute(.get(CacheKey("k")), deadline: .now + .seconds(10))
+                guard case .value(let v?) = reply else { Issue.record("unexpected \(reply)"); return }
+                #expect(String(buffer: v) == "value")
+                await client.close()
+                await direct.close()
+            }
+        }
+    }
+}
+
 extension CacheReply {
     fileprivate var value: ByteBuffer? {
         get throws {
