@@ -85,25 +85,27 @@ public final class RedisClient: CacheClient {
     /// the wire.
     ///
     /// An `idempotent` command (a read, a delete, a relative expire: running it twice leaves the
-    /// same data) is also sent once more, on a fresh connection, when its connection was lost
-    /// after it was written (the server closed it, a reset): a restarted server or a proxy that
-    /// dropped an idle connection costs one more round trip, not a failed request. A timeout is
-    /// never retried (the server is slow; retrying would add to its load).
+    /// same data) is also sent again when its connection was lost after it was written (the
+    /// server closed it, a reset), until it has been lost on a *fresh* connection, one opened
+    /// after the first loss: a restarted server or a proxy that cut every connection at once
+    /// costs a round trip per connection that was cut (at most the pool's size), not a failed
+    /// request. A timeout is never retried (the server is slow; retrying would add to its load).
     func roundTrip(_ command: ByteBuffer, idempotent: Bool = false) async throws(CacheError) -> RESPValue {
         var attempt = 0
-        var lostOnce = false
+        var lostAt: NIODeadline?
         while true {
             let connection = try await pool.lease()
             defer { connection.release() }
             do throws(CacheError) {
-                return try await connection.send(command)
+                return try await Self.send(command, on: connection)
             } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
-            } catch  where idempotent && !lostOnce && Self.isLostAfterWrite(error) {
+            } catch  where idempotent && Self.isLostAfterWrite(error) && lostAt.map({ connection.openedAt < $0 }) ?? true {
+                // Lost on a connection that predates the first loss (cut with it): once more.
                 pool.remove(connection)
-                lostOnce = true
+                if lostAt == nil { lostAt = .now() }
                 retriedAfterLoss.add(1, ordering: .relaxed)
             }
         }
@@ -118,19 +120,20 @@ public final class RedisClient: CacheClient {
     /// ``roundTrip(_:idempotent:)`` retries one.
     func roundTrip(_ commands: ByteBuffer, count: Int, idempotent: Bool = false) async throws(CacheError) -> [RESPValue] {
         var attempt = 0
-        var lostOnce = false
+        var lostAt: NIODeadline?
         while true {
             let connection = try await pool.lease()
             defer { connection.release() }
             do throws(CacheError) {
-                return try await connection.send(commands, count: count)
+                return try await Self.send(commands, count: count, on: connection)
             } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
-            } catch  where idempotent && !lostOnce && Self.isLostAfterWrite(error) {
+            } catch  where idempotent && Self.isLostAfterWrite(error) && lostAt.map({ connection.openedAt < $0 }) ?? true {
+                // Lost on a connection that predates the first loss (cut with it): once more.
                 pool.remove(connection)
-                lostOnce = true
+                if lostAt == nil { lostAt = .now() }
                 retriedAfterLoss.add(1, ordering: .relaxed)
             }
         }

@@ -23,6 +23,9 @@ public final actor RedisConnection {
     private nonisolated let inflightCount = Atomic<Int>(0)
     private nonisolated let negotiated = Atomic<Int>(RedisConfiguration.ProtocolVersion.resp2.rawValue)
 
+    /// When the connection was made (before its handshake).
+    nonisolated let openedAt = NIODeadline.now()
+
     init(channel: any Channel, handler: RedisChannelHandler) {
         self.unownedExecutor = channel.eventLoop.executor.asUnownedSerialExecutor()
         self.eventLoop = channel.eventLoop

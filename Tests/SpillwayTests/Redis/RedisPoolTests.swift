@@ -192,6 +192,35 @@ struct RedisPoolTests {
     }
 }
 
+extension RedisPoolTests {
+    @Test("a read lost with every pooled connection at once (a mass reset) is resent until a fresh connection answers")
+    func retryAcrossAMassReset() async throws {
+        let gets = Counter()
+        try await StaticRedisServer.withServer({ args in
+            switch args.first {
+            case "HELLO": return .reply(Self.refuseHello)
+            // The server hangs up on the first two GETs: both old connections are cut.
+            case "GET": return gets.increment() <= 2 ? .replyAndClose("") : .reply(StaticRedisServer.bulk("fresh"))
+            default: return .reply("+OK\r\n")
+            }
+        }) { server in
+            let client = try Self.client(server, maxConnections: 2)
+            // Two connections, both opened before the loss.
+            let a = try await client.pool.lease()
+            let b = try await client.pool.lease()
+            a.release()
+            b.release()
+            try #require(client.connectionCount == 2 && a !== b)
+            let reply = try await client.execute(.get(CacheKey("k")))
+            guard case .value(let v?) = reply else { Issue.record("unexpected \(reply)"); return }
+            #expect(String(buffer: v) == "fresh")
+            #expect(gets.value == 3, "sent on both old connections, then on a fresh one")
+            #expect(client.retriedCommands == 2)
+            await client.close()
+        }
+    }
+}
+
 /// The retry of an idempotent command against a real `redis-server`, with a fault proxy that
 /// swallows the reply and then resets the connection: the command did run on the server.
 @Suite("Redis retry after a lost connection, on a real server")
@@ -231,6 +260,46 @@ struct RedisRetryRealServerTests {
                 #expect(client.retriedCommands == 2)
                 let after = try await direct.execute(.get(CacheKey("k")))
                 guard case .value(nil) = after else { Issue.record("the key survived: \(after)"); return }
+                await client.close()
+                await direct.close()
+            }
+        }
+    }
+}
+
+extension RedisRetryRealServerTests {
+    @Test("a deadline reaches callers stuck connecting to a real server behind a holding proxy; reads are counted misses, then it recovers")
+    func deadlineWhileConnectingToRealServer() async throws {
+        try await RedisServer.withRedisServer { server in
+            try await FaultProxy.withProxy(targetPort: server.port) { proxy in
+                let direct = try server.makeClient()
+                _ = try await direct.execute(.set(CacheKey("k"), ByteBuffer(string: "value"), SetOptions()))
+                await proxy.setAcceptMode(.hold)
+                let client = try RedisClient(
+                    configuration: RedisConfiguration(
+                        host: "127.0.0.1", port: proxy.port, connectTimeout: .seconds(30), commandTimeout: .seconds(30), maxConnections: 1
+                    )
+                )
+                let degrade = Degrade<ContinuousClock>()
+                let cache = GuardedCache(client: client) { degrade }
+                let started = ContinuousClock.now
+                let misses = try await withThrowingTaskGroup(of: Bool.self) { group in
+                    for _ in 0..<3 {
+                        group.addTask {
+                            let reply = try await cache.execute(.get(CacheKey("k")), deadline: .now + .milliseconds(300))
+                            guard case .value(nil) = reply else { return false }
+                            return true
+                        }
+                    }
+                    return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+                }
+                #expect(misses == 3)
+                #expect(degrade.stats.counts.readsDegraded == 3)
+                #expect(ContinuousClock.now - started < .seconds(5), "the 30 s connect timeout did not decide")
+                await proxy.setAcceptMode(.forward)
+                let reply = try await cache.execute(.get(CacheKey("k")), deadline: .now + .seconds(10))
+                guard case .value(let v?) = reply else { Issue.record("unexpected \(reply)"); return }
+                #expect(String(buffer: v) == "value")
                 await client.close()
                 await direct.close()
             }
