@@ -106,6 +106,8 @@ extension RedisClusterClient {
         var redirections = 0
         var attempt = 0
         var asking: RedisClusterNodeAddress?
+        let due = state.withLock { $0.router.pending == nil ? .none : $0.router.pendingRefreshDue(now: .now, jitter: jitter()) }
+        await carryOut(due)
         while true {
             let target: RedisClusterNodeAddress
             if let asking {

@@ -4,8 +4,9 @@
 ///
 /// - Routing: the slot map of the last refresh, patched by each `MOVED`.
 /// - Refreshes: at most one in flight; a request while one runs is coalesced; a request sooner
-///   than ``minInterval`` plus a jitter after the last one started is throttled (the caller's
-///   retry, or the next periodic tick, asks again). A refresh asks the known masters first
+///   than ``minInterval`` plus a jitter after the last one started is throttled and remembered:
+///   the first operation after the interval runs it (a trailing refresh), so the last change of a
+///   burst is always read, and refreshes stay at most one per interval. A refresh asks the known masters first
 ///   (those that failed last), then the seeds.
 struct RedisClusterRouter: Sendable {
     /// Why a refresh is asked for.
@@ -39,6 +40,9 @@ struct RedisClusterRouter: Sendable {
     private(set) var refreshing = false
     private var nextAllowed: ContinuousClock.Instant?
     private var unreachable: Set<RedisClusterNodeAddress> = []
+    /// A request dropped because it came too soon: run once the interval allows (a trailing
+    /// refresh), so the last change of a burst is not missed.
+    private(set) var pending: Reason?
     private(set) var stats = RedisClusterStats()
 
     init(seeds: [RedisClusterNodeAddress], minInterval: Duration) {
@@ -90,12 +94,21 @@ struct RedisClusterRouter: Sendable {
         }
         if !force, let nextAllowed, now < nextAllowed {
             stats.refreshesThrottled += 1
+            if pending == nil { pending = reason }
             return .none
         }
+        pending = nil
         refreshing = true
         nextAllowed = now + minInterval + max(.zero, jitter)
         stats.refreshes += 1
         return .refresh(candidates: candidates(), reason: reason)
+    }
+
+    /// The trailing refresh: when a request was throttled and the interval has now passed (and
+    /// none is in flight), start it. Checked as each operation starts.
+    mutating func pendingRefreshDue(now: ContinuousClock.Instant, jitter: Duration) -> Decision {
+        guard let pending, !refreshing, let nextAllowed, now >= nextAllowed else { return .none }
+        return requestRefresh(pending, now: now, jitter: jitter)
     }
 
     /// The nodes a refresh asks, in order: reachable masters, reachable seeds, then the rest.

@@ -63,6 +63,25 @@ struct RedisClusterRouterTests {
         #expect(router.stats.refreshes == 3)
     }
 
+    @Test("a throttled request is run once the interval has passed (trailing refresh), once")
+    func trailingRefresh() {
+        var router = RedisClusterRouter(seeds: [a], minInterval: .milliseconds(500))
+        _ = router.requestRefresh(.initial, now: t0, jitter: .zero)
+        router.refreshSucceeded(threeMasters(), now: t0 + .milliseconds(5))
+        #expect(router.moved(slot: 1, to: b, now: t0 + .milliseconds(100), jitter: .zero) == .none)
+        #expect(router.moved(slot: 2, to: b, now: t0 + .milliseconds(200), jitter: .zero) == .none)
+        #expect(router.pending == .moved)
+        #expect(router.pendingRefreshDue(now: t0 + .milliseconds(499), jitter: .zero) == .none)
+        guard case .refresh(_, .moved) = router.pendingRefreshDue(now: t0 + .milliseconds(500), jitter: .zero) else {
+            Issue.record("the throttled MOVED must refresh after the interval")
+            return
+        }
+        #expect(router.pending == nil)
+        router.refreshSucceeded(threeMasters(), now: t0 + .milliseconds(510))
+        #expect(router.pendingRefreshDue(now: t0 + .seconds(5), jitter: .zero) == .none, "nothing pending any more")
+        #expect(router.stats.refreshes == 2)
+    }
+
     @Test("a storm of MOVED replies patches slots and starts one refresh per interval")
     func movedStorm() {
         var router = RedisClusterRouter(seeds: [a], minInterval: .milliseconds(500))
