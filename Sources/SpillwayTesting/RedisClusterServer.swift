@@ -157,7 +157,9 @@ public final class RedisClusterServer: Sendable {
 
     /// Runs `body` with a single-node client of `server` (one connection), closing it after.
     public func withNodeClient<R>(_ server: RedisServer, _ body: (RedisClient) async throws -> R) async throws -> R {
-        let client = try server.makeClient { $0.maxConnections = 1; $0.connectTimeout = .milliseconds(500) }
+        let client = try server.makeClient {
+            $0.maxConnections = 1; $0.connectTimeout = .milliseconds(500)
+        }
         do {
             let result = try await body(client)
             await client.close()

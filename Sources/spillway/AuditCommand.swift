@@ -139,24 +139,24 @@ struct AuditCommand: AsyncParsableCommand {
         var nextProgress = 10_000
         let limit = sample ?? Int.max
         for client in clients where seen < limit {
-        var cursor = "0"
-        repeat {
-            let reply = try await client.send("SCAN", cursor, "COUNT", batchSize)
-            guard let parts = reply.elements, parts.count == 2, let next = parts[0].string, let keys = parts[1].elements else {
-                throw CacheError(.protocolError, "unexpected SCAN reply: \(reply)")
-            }
-            cursor = next
-            var batch = keys.compactMap(\.bytes)
-            if batch.count > limit - seen { batch = Array(batch.prefix(limit - seen)) }
-            if !batch.isEmpty {
-                for record in try await records(for: batch, client) { auditor.add(record) }
-                seen += batch.count
-            }
-            if let progress, seen >= nextProgress {
-                progress("audit: \(seen)\(total.map { " of \($0)" } ?? "") keys…")
-                nextProgress += 10_000
-            }
-        } while cursor != "0" && seen < limit
+            var cursor = "0"
+            repeat {
+                let reply = try await client.send("SCAN", cursor, "COUNT", batchSize)
+                guard let parts = reply.elements, parts.count == 2, let next = parts[0].string, let keys = parts[1].elements else {
+                    throw CacheError(.protocolError, "unexpected SCAN reply: \(reply)")
+                }
+                cursor = next
+                var batch = keys.compactMap(\.bytes)
+                if batch.count > limit - seen { batch = Array(batch.prefix(limit - seen)) }
+                if !batch.isEmpty {
+                    for record in try await records(for: batch, client) { auditor.add(record) }
+                    seen += batch.count
+                }
+                if let progress, seen >= nextProgress {
+                    progress("audit: \(seen)\(total.map { " of \($0)" } ?? "") keys…")
+                    nextProgress += 10_000
+                }
+            } while cursor != "0" && seen < limit
         }
         progress?("audit: \(seen) keys examined")
         return auditor.report(keysInDatabase: total)

@@ -26,8 +26,11 @@ import Darwin
 /// - Every system error is a `.blobStore` ``CacheError`` whose message names the `errno`
 ///   (`ENOSPC`, `EACCES`, `EROFS`, ...) and whose `underlying` is a ``BlobIOError``.
 ///
-/// The store holds no state in memory and is safe to share. Its calls do blocking file I/O on
-/// the calling task's thread.
+/// The store holds no state in memory and is safe to share. Its blocking file I/O runs on a
+/// Dispatch worker thread, never on the caller's (an `fsync` must not stall an event loop and
+/// every Redis connection on it), and a cancelled caller (a ``CacheContext`` deadline) stops
+/// waiting at once with `.cancelled`; a blob whose write finishes after its caller left is
+/// deleted. See ``BlockingIO``.
 public struct FileBlobStore: BlobStore {
     /// The store's name, written into pointers.
     public let name: String
@@ -80,15 +83,29 @@ public struct FileBlobStore: BlobStore {
     // MARK: BlobStore
 
     public func put(_ content: ByteBuffer, metadata: BlobMetadata) async throws(CacheError) -> BlobID {
-        try putSync(content, metadata: metadata)
+        // A blob written for a caller that gave up (its deadline) is deleted, not left behind.
+        try await BlockingIO.run { () throws(CacheError) -> BlobID in
+            try putSync(content, metadata: metadata)
+        } abandoned: { id in
+            _ = try? deleteSync(id)
+        }
     }
 
     public func get(_ id: BlobID) async throws(CacheError) -> ByteBuffer? {
-        try getSync(id)
+        try await BlockingIO.run { () throws(CacheError) -> ByteBuffer? in try getSync(id) }
     }
 
     @discardableResult
     public func delete(_ id: BlobID) async throws(CacheError) -> Bool {
+        try await BlockingIO.run { () throws(CacheError) -> Bool in try deleteSync(id) }
+    }
+
+    @discardableResult
+    public func setExpiry(_ id: BlobID, _ expiresAt: BlobTimestamp?) async throws(CacheError) -> Bool {
+        try await BlockingIO.run { () throws(CacheError) -> Bool in try setExpirySync(id, expiresAt) }
+    }
+
+    func deleteSync(_ id: BlobID) throws(CacheError) -> Bool {
         guard let shard = try Self.openDirectory(shardPath(Int(id.high >> 56))) else { return false }
         defer { close(shard) }
         if unlinkat(shard, Self.fileName(of: id), 0) == 0 { return true }
@@ -97,8 +114,7 @@ public struct FileBlobStore: BlobStore {
         throw Self.ioError("unlink", path(of: id), code)
     }
 
-    @discardableResult
-    public func setExpiry(_ id: BlobID, _ expiresAt: BlobTimestamp?) async throws(CacheError) -> Bool {
+    func setExpirySync(_ id: BlobID, _ expiresAt: BlobTimestamp?) throws(CacheError) -> Bool {
         let path = self.path(of: id)
         guard let fd = try openBlob(id, O_WRONLY) else { return false }
         defer { close(fd) }
@@ -110,6 +126,10 @@ public struct FileBlobStore: BlobStore {
     }
 
     public func scan(after cursor: BlobID?, limit: Int) async throws(CacheError) -> BlobScanPage {
+        try await BlockingIO.run { () throws(CacheError) -> BlobScanPage in try scanSync(after: cursor, limit: limit) }
+    }
+
+    func scanSync(after cursor: BlobID?, limit: Int) throws(CacheError) -> BlobScanPage {
         let limit = max(1, limit)
         var out: [BlobInfo] = []
         let firstShard = cursor.map { Int($0.high >> 56) } ?? 0

@@ -42,7 +42,7 @@ extension ValueSpill {
         do {
             blob = try await store.get(pointer.id)
         } catch {
-            guard error.code == .corruption else { throw error }
+            guard error.code == .corruption else { return try degradedBlobRead(error, pointer, key: key, context) }
             corrupted(pointer, key: key, detail: "\(error)", context)
             return nil
         }
@@ -73,6 +73,26 @@ extension ValueSpill {
             }
         }
         return out
+    }
+
+    /// A blob the store could not read (unreachable, an I/O error, or the read cut by the
+    /// operation's deadline): a counted miss when the route's ``CachePolicy/onReadFailure`` is
+    /// `miss` (the default), as ``Degrade`` answers a failed cache read; else the error.
+    /// Counted in `spillway_reads_degraded_total{reason}`, the counter Degrade uses.
+    @usableFromInline
+    func degradedBlobRead(_ error: CacheError, _ pointer: SpillPointer, key: CacheKey?, _ context: CacheContext) throws(CacheError) -> ByteBuffer? {
+        var error = error
+        if error.code == .cancelled, let deadline = context.deadline, ContinuousClock.now >= deadline {
+            error = CacheError(.timeout, "the blob read did not finish by its deadline", underlying: error)
+        }
+        if error.route == nil { error.route = context.route }
+        guard error.failureClass == .storage || error.failureClass == .timeout, context.policy.onReadFailure == .miss else { throw error }
+        metrics.increment("spillway_reads_degraded_total", dimensions: [("route", context.route ?? "-"), ("op", "blob get"), ("reason", "\(error.code)")])
+        context.logger.warning(
+            "spilled blob could not be read; treated as a miss",
+            metadata: ["key": "\(key?.preview() ?? "-")", "blob": "\(pointer.id)", "store": "\(pointer.storeName)", "code": "\(error.code)"]
+        )
+        return nil
     }
 
     func corrupted(_ pointer: SpillPointer, key: CacheKey?, detail: String, _ context: CacheContext) {

@@ -76,7 +76,7 @@ extension RedisClusterClient {
         let tls = configuration.node.tls != nil
         do {
             return try RedisClusterTopology(shards: try await client.send("CLUSTER", "SHARDS"), queried: address, tls: tls)
-        } catch where error.code == .other && error.message.lowercased().contains("unknown subcommand") {
+        } catch  where error.code == .other && error.message.lowercased().contains("unknown subcommand") {
             return try RedisClusterTopology(slots: try await client.send("CLUSTER", "SLOTS"), queried: address)
         }
     }

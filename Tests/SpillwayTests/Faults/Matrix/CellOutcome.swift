@@ -62,7 +62,9 @@ enum FaultMatrixExpectations {
         case .partialPipeline:
             return [.get: .miss, .setSmall: .dropped(.busy)][operation] ?? .notApplicable
         case .blobStoreUnavailable:
-            return blobRow(get: .error(.blobStore), setSpilled: .dropped(.blobStore), operation)
+            // A spilled value whose store cannot answer is a miss (`onReadFailure: miss`),
+            // counted in `spillway_reads_degraded_total{op="blob get"}`.
+            return blobRow(get: .miss, setSpilled: .dropped(.blobStore), operation)
         case .blobStoreFull:
             return blobRow(get: .value, setSpilled: .dropped(.blobStore), operation)
         case .blobMissing, .blobCorrupted:

@@ -121,7 +121,9 @@ struct RedisClusterClientTests {
 
     @Test("MOVED: a slot moved under the client is patched, retried, and refreshes once")
     func moved() async throws {
-        try await withClient({ $0.minRefreshInterval = .zero; $0.refreshJitter = .zero }) { cluster, client in
+        try await withClient({
+            $0.minRefreshInterval = .zero; $0.refreshJitter = .zero
+        }) { cluster, client in
             let key: CacheKey = "moved:key"
             let slot = RedisClusterClient.slot(of: key)
             try await client.refreshTopology()
@@ -251,7 +253,9 @@ struct RedisClusterClientTests {
 
     @Test("refreshes stay bounded under a burst of MOVED (single flight alone, no interval), and match INFO commandstats")
     func boundedRefreshes() async throws {
-        try await withClient({ $0.minRefreshInterval = .zero; $0.refreshJitter = .zero }) { cluster, client in
+        try await withClient({
+            $0.minRefreshInterval = .zero; $0.refreshJitter = .zero
+        }) { cluster, client in
             try await client.refreshTopology()
             let roles = try await cluster.roles()
             // Move 20 empty slots of the first master to the second.
@@ -297,7 +301,9 @@ struct RedisClusterClientTests {
 
     @Test("as a Service: periodic refreshes while running, closed after graceful shutdown")
     func service() async throws {
-        try await withClient({ $0.periodicRefreshInterval = .milliseconds(50); $0.minRefreshInterval = .milliseconds(10) }) { _, client in
+        try await withClient({
+            $0.periodicRefreshInterval = .milliseconds(50); $0.minRefreshInterval = .milliseconds(10)
+        }) { _, client in
             let group = ServiceGroup(services: [client], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }

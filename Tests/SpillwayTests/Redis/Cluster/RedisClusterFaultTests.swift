@@ -119,7 +119,8 @@ struct RedisClusterFaultTests {
         let seconds = Double((end - faultStart).components.seconds) + 1
         let bound = Int(seconds * 1000 / Double(Self.minRefreshInterval.components.attoseconds / 1_000_000_000_000_000)) + 2
         #expect(refreshes <= bound, "at most one refresh per \(Self.minRefreshInterval) (+2): \(refreshes) in \(seconds) s")
-        let calls = try await RedisClusterFixture.commandCalls("cluster|shards", on: cluster, skipping: down)
+        let calls =
+            try await RedisClusterFixture.commandCalls("cluster|shards", on: cluster, skipping: down)
             - callsAtFault
         // A node killed by the fault may have answered a refresh just before dying (its
         // statistics die with it): at most one each.
@@ -192,16 +193,18 @@ struct RedisClusterFaultTests {
                 let slots = Set(topology.slots(of: victim))
                 let probe = try #require(slots.first)
                 await server.stop()  // SIGKILL
-                return Fault(affectedSlots: slots, down: [victim], recovered: {
-                    // The cluster's own view first (when its failover is done), then the client's.
-                    if failedOverAt.withLock({ $0 }) == nil,
-                        try await cluster.roles().contains(where: { $0.isMaster && !$0.failing && $0.address != victim && $0.masterID == nil && Self.owns($0, probe, cluster) })
-                    {
-                        failedOverAt.withLock { $0 = .now }
-                    }
-                    guard let owner = client.topology?.master(forSlot: probe) else { return false }
-                    return owner != victim && failedOverAt.withLock({ $0 }) != nil
-                }, promotedAt: { failedOverAt.withLock { $0 } })
+                return Fault(
+                    affectedSlots: slots, down: [victim],
+                    recovered: {
+                        // The cluster's own view first (when its failover is done), then the client's.
+                        if failedOverAt.withLock({ $0 }) == nil,
+                            try await cluster.roles().contains(where: { $0.isMaster && !$0.failing && $0.address != victim && $0.masterID == nil && Self.owns($0, probe, cluster) })
+                        {
+                            failedOverAt.withLock { $0 = .now }
+                        }
+                        guard let owner = client.topology?.master(forSlot: probe) else { return false }
+                        return owner != victim && failedOverAt.withLock({ $0 }) != nil
+                    }, promotedAt: { failedOverAt.withLock { $0 } })
             }
         } catch {
             try? await killed.withLock({ $0 })?.restart()
