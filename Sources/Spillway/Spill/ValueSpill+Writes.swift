@@ -122,7 +122,7 @@ extension ValueSpill {
             if let limit = options.previousHeadBytes, let whole = shown { shown = Self.head(of: whole, limit) }
         }
         if result.outcome == .stored, let old, let pointer = ownPointer(old, key: key) {
-            await release(pointer.id, key: key, context)
+            await release(pointer, key: key, context)
         }
         return WriteResult(result.outcome, previous: shown)
     }
@@ -191,7 +191,7 @@ extension ValueSpill {
         }
         for (i, old) in before.enumerated() where lastIndex[pairs[i].key] == i {
             if let old, let pointer = ownPointer(old, key: pairs[i].key) {
-                await release(pointer.id, key: pairs[i].key, context)
+                await release(pointer, key: pairs[i].key, context)
             }
         }
         return reply
