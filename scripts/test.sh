@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, including the suites against a real redis-server that the tests
-# start themselves. Installs what is missing (libxxhash-dev, xxhash, redis-server, jq).
+# start themselves. Installs what is missing (libxxhash-dev, xxhash, redis-server, jq,
+# postgresql for the PostgresBlobStore suites) and the shared Python environment (moto[server]
+# for the S3BlobStore suites: scripts/python-env.sh, .build/venv).
 # Warnings in Spillway's own targets are errors here.
 #
 # Order, chosen for a 2-core machine: build the package and its tests once; then run the tests
@@ -9,10 +11,19 @@
 # plugin's tool still reaches none of the heavy modules, and the formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh libxxhash-dev pkg-config xxhash redis-server redis-tools jq
+scripts/deps.sh libxxhash-dev pkg-config xxhash redis-server redis-tools jq postgresql
 command -v redis-server >/dev/null || { echo "redis-server is required and could not be installed" >&2; exit 1; }
+# The shared Python environment installs while the package builds.
+venv_out=$(mktemp)
+venv_log=$(mktemp)
+scripts/python-env.sh >"$venv_out" 2>"$venv_log" &
+venv=$!
 export SPILLWAY_WARNINGS_AS_ERRORS=1
 swift build --build-tests
+wait "$venv" || { cat "$venv_log" >&2; echo "scripts/python-env.sh failed" >&2; exit 1; }
+SPILLWAY_VENV=$(cat "$venv_out")
+export SPILLWAY_VENV
+rm -f "$venv_out" "$venv_log"
 
 example_log=$(mktemp)
 deps_log=$(mktemp)
