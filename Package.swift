@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SpillwayTesting", targets: ["SpillwayTesting"]),
         .library(name: "SpillwayPostgres", targets: ["SpillwayPostgres"]),
         .library(name: "SpillwayS3", targets: ["SpillwayS3"]),
+        .library(name: "SpillwayProxy", targets: ["SpillwayProxy"]),
         .executable(name: "spillway", targets: ["spillway"]),
         .plugin(name: "SpillwayPolicyPlugin", targets: ["SpillwayPolicyPlugin"]),
         .plugin(name: "SpillwayAuditPlugin", targets: ["SpillwayAuditPlugin"]),
@@ -56,6 +57,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -104,6 +106,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // `spillway proxy`: a RESP sidecar that applies the key guard, the spill and the OOM ladder
+        // to any client's traffic (redis-py, Django, Celery), one upstream connection per client.
+        .target(
+            name: "SpillwayProxy",
+            dependencies: [
+                "Spillway",
+                "SpillwayRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Policy-file parsing and validation, shared by the CLI, the plugins and the runtime.
         .target(
             name: "SpillwayPolicyFile",
@@ -118,7 +135,10 @@ let package = Package(
                 "SpillwayTesting",
                 "SpillwayPostgres",
                 "SpillwayS3",
+                "SpillwayProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -156,6 +176,7 @@ let package = Package(
                 "SpillwayPolicyFile",
                 "SpillwayPostgres",
                 "SpillwayS3",
+                "SpillwayProxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Creates (or updates) the ONE Python virtual environment the test suites share, from
-# scripts/requirements-test.txt: .build/venv by default, or $SPILLWAY_VENV. Idempotent: pip runs
-# only when the requirements file changed since the last install (its SHA-256 is kept in the venv).
-# Prints the environment's directory. Tests find it through SPILLWAY_VENV or .build/venv and fail
-# (never skip) when it is missing.
+# Creates (or refreshes) the shared Python virtual environment of the test suites, .build/venv,
+# from scripts/requirements-test.txt. Idempotent: pip runs only when the requirements file
+# changed since the last successful install (its hash is kept in the venv). Prints the venv's
+# path on stdout.
+#
+#   scripts/python-env.sh            # then: .build/venv/bin/python -m pytest ...
+#   SPILLWAY_VENV=/somewhere scripts/python-env.sh
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-venv=${SPILLWAY_VENV:-$root/.build/venv}
-requirements=$root/scripts/requirements-test.txt
-stamp=$venv/.requirements.sha256
-want=$(sha256sum "$requirements" | cut -d' ' -f1)
+cd "$(dirname "$0")/.."
+venv=${SPILLWAY_VENV:-$PWD/.build/venv}
+requirements=scripts/requirements-test.txt
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null || { echo "python-env.sh: $python is required (Debian: python3 python3-venv)" >&2; exit 1; }
+
 if [ ! -x "$venv/bin/python" ]; then
     mkdir -p "$(dirname "$venv")"
-    python3 -m venv "$venv" >&2
+    "$python" -m venv "$venv" >&2
 fi
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum "$requirements" | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-    echo "python-env: installing $requirements into $venv" >&2
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements" >&2
+    echo "python-env.sh: installing $requirements into $venv" >&2
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" >&2
     echo "$want" >"$stamp"
 fi
 echo "$venv"

@@ -6,7 +6,8 @@ import SpillwayPolicyFile
 import SpillwayRedis
 
 /// `spillway audit redis://… [--policies FILE] [--json] [--sample N]`: checks the keys already in
-/// a live Redis against a policy file.
+/// a live Redis against a policy file. Given `redis-cluster://host:port,…`, it audits every
+/// master of the cluster into one report.
 ///
 /// Walks the keyspace with `SCAN`, and for each batch pipelines `TYPE`, `STRLEN`, `MEMORY USAGE`
 /// and `PTTL`. Reports every key that violates the policy of its prefix (or the defaults), the
@@ -20,7 +21,7 @@ struct AuditCommand: AsyncParsableCommand {
         discussion: "Uses SCAN, TYPE, STRLEN, MEMORY USAGE and PTTL. Keys get the policy of their longest matching prefix over the defaults (route overrides do not apply: a stored key does not say which route wrote it)."
     )
 
-    @Argument(help: "The server: redis://[:password@]host[:port][/db] or rediss://…. Default: $SPILLWAY_REDIS_URL, which keeps the password out of the process list.")
+    @Argument(help: "The server: redis://[:password@]host[:port][/db] or rediss://…, or a cluster: redis-cluster://host:port,host:port (every master is audited). Default: $SPILLWAY_REDIS_URL, which keeps the password out of the process list.")
     var url: String?
 
     @Option(help: "The policy file (spillway.yml or spillway.json). Without it, Spillway's built-in defaults apply.")
@@ -71,7 +72,7 @@ struct AuditCommand: AsyncParsableCommand {
             StandardError.write("spillway audit: give the server in \(Self.urlVariable) (or as an argument)")
             throw ExitCode(2)
         }
-        if self.url != nil, (try? RedisConfiguration(url: url))?.password != nil {
+        if self.url != nil, (try? RedisConfiguration(url: url))?.password != nil || (try? RedisClusterConfiguration(url: url))?.node.password != nil {
             StandardError.write("spillway audit: warning: a password on the command line is visible to other users (ps); set \(Self.urlVariable) instead")
         }
         let report: AuditReport
@@ -98,9 +99,23 @@ struct AuditCommand: AsyncParsableCommand {
         url: String, policies: PolicyTable, sample: Int? = nil, batchSize: Int = 500,
         progress: (@Sendable (String) -> Void)? = nil
     ) async throws(CacheError) -> AuditReport {
+        if url.hasPrefix("redis-cluster://") || url.hasPrefix("rediss-cluster://") {
+            // A cluster: every master's keyspace, one after the other, into one report.
+            let cluster = try RedisClusterClient(url: url)
+            do {
+                var clients: [RedisClient] = []
+                for master in try await cluster.masters() { clients.append(try cluster.node(master)) }
+                let report = try await scan(clients, policies: policies, sample: sample, batchSize: batchSize, progress: progress)
+                await cluster.close()
+                return report
+            } catch {
+                await cluster.close()
+                throw error
+            }
+        }
         let client = try RedisClient(url: url)
         do {
-            let report = try await scan(client, policies: policies, sample: sample, batchSize: batchSize, progress: progress)
+            let report = try await scan([client], policies: policies, sample: sample, batchSize: batchSize, progress: progress)
             await client.close()
             return report
         } catch {
@@ -109,16 +124,22 @@ struct AuditCommand: AsyncParsableCommand {
         }
     }
 
+    /// Scans each client's whole keyspace (one server, or each master of a cluster).
     private static func scan(
-        _ client: RedisClient, policies: PolicyTable, sample: Int?, batchSize: Int,
+        _ clients: [RedisClient], policies: PolicyTable, sample: Int?, batchSize: Int,
         progress: (@Sendable (String) -> Void)?
     ) async throws(CacheError) -> AuditReport {
-        let total = try await client.send("DBSIZE").int64.map(Int.init)
+        var total: Int? = 0
+        for client in clients {
+            let keys = try await client.send("DBSIZE").int64.map(Int.init)
+            total = total.flatMap { sum in keys.map { sum + $0 } }
+        }
         var auditor = KeyAuditor(policies: policies)
-        var cursor = "0"
         var seen = 0
         var nextProgress = 10_000
         let limit = sample ?? Int.max
+        for client in clients where seen < limit {
+        var cursor = "0"
         repeat {
             let reply = try await client.send("SCAN", cursor, "COUNT", batchSize)
             guard let parts = reply.elements, parts.count == 2, let next = parts[0].string, let keys = parts[1].elements else {
@@ -136,6 +157,7 @@ struct AuditCommand: AsyncParsableCommand {
                 nextProgress += 10_000
             }
         } while cursor != "0" && seen < limit
+        }
         progress?("audit: \(seen) keys examined")
         return auditor.report(keysInDatabase: total)
     }

@@ -31,7 +31,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Workload: payload-in-key (the incident) or payload-in-value.")
     var shape: String = IncidentReplay.WorkloadShape.payloadInKey.rawValue
 
-    @Option(help: "Where to replay: memory (the embedded MemoryCache), redis (a throwaway redis-server on 127.0.0.1), or a redis:// or rediss:// URL.")
+    @Option(help: "Where to replay: memory (the embedded MemoryCache), redis (a throwaway redis-server on 127.0.0.1), or a redis:// or rediss:// URL, or a Redis Cluster: redis-cluster://host:port,host:port.")
     var backend: String = "memory"
 
     @Flag(help: "Allow the Redis demo to empty a database that holds keys (it runs FLUSHDB before each run).")
@@ -76,6 +76,15 @@ struct DemoCommand: AsyncParsableCommand {
                     target = try await RedisDemoTarget.throwaway()
                     if !json { StandardError.write("spillway demo: started a throwaway redis-server at \(target.description)") }
                 }
+            } catch {
+                StandardError.write("spillway demo: \(error)")
+                throw ExitCode(2)
+            }
+            report = try await Self.report(on: target, limit: limit, replay: replay)
+        case .redisCluster(let url):
+            let target: RedisClusterDemoTarget
+            do {
+                target = try await RedisClusterDemoTarget.connect(url: url, allowFlush: flush)
             } catch {
                 StandardError.write("spillway demo: \(error)")
                 throw ExitCode(2)

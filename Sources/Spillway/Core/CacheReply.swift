@@ -29,7 +29,8 @@ public struct WriteResult: Sendable {
     public var outcome: WriteOutcome
     /// The previous value, when ``SetOptions/returnPrevious`` was asked for and the backend had
     /// one (only its head when ``SetOptions/previousHeadBytes`` was given and the backend
-    /// honours it).
+    /// honours it). For a write that was `.dropped` or `.storedLocally`, it is the value that
+    /// ``Degrade`` deleted so that it would not be read back, when there was one.
     public var previous: ByteBuffer?
 
     /// Creates a result.

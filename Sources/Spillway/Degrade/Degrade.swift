@@ -198,16 +198,16 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             case .fail:
                 throw fail(error, context)
             case .shed:
-                await invalidate(operation, context, next)
-                return shed(error, context, operation)
+                let removed = await invalidate(operation, context, next)
+                return shed(error, context, operation, removed: removed)
             case .fallback:
                 guard options.condition == .always else { throw fail(error, context) }
-                await invalidate(operation, context, next)
-                guard let fallback else { return shed(error, context, operation) }
+                let removed = await invalidate(operation, context, next)
+                guard let fallback else { return shed(error, context, operation, removed: removed) }
                 guard fallback.put(key, value, expiry: options.expiry) else {
-                    return shed(error, context, operation)
+                    return shed(error, context, operation, removed: removed)
                 }
-                return storedLocally(error, context)
+                return storedLocally(error, context, removed: removed)
             }
         case .mset(let pairs, let ttl):
             switch action {
@@ -272,19 +272,37 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
     ///
     /// A `DEL` that fails too is counted (``DegradeStats/Counts/invalidationsFailed``) and
     /// logged; the write's outcome is reported either way.
+    ///
+    /// When the `set` asked for the head of the value it replaces (``SetOptions/previousHeadBytes``,
+    /// as ``ValueSpill`` does to release an old blob) and the backend returns heads, the `DEL` is a
+    /// `deleteReturningHead`, and the deleted value's head is returned: the shed write reports it
+    /// as its ``WriteResult/previous``, so the layer above can release what the deleted value
+    /// pointed at (a spilled blob) instead of leaving it to the sweeper.
+    /// - Returns: the head of the deleted value, when it was asked for and there was one.
+    @discardableResult
     func invalidate(
         _ operation: CacheOperation, _ context: CacheContext,
         _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
-    ) async {
+    ) async -> ByteBuffer? {
         let keys: [CacheKey]
+        var headBytes: Int?
         switch operation {
-        case .set(let key, _, let options) where options.condition == .always: keys = [key]
+        case .set(let key, _, let options) where options.condition == .always:
+            keys = [key]
+            if options.returnPrevious, context.capabilities.returnsPreviousHead { headBytes = options.previousHeadBytes }
         case .mset(let pairs, _): keys = pairs.map(\.key)
-        default: return
+        default: return nil
         }
+        var removedHead: ByteBuffer?
         for key in keys {
             do {
-                _ = try await next(.delete(key), context)
+                if let headBytes {
+                    if case .headed(_, let head) = try await next(.deleteReturningHead(key, headBytes: headBytes), context) {
+                        removedHead = head
+                    }
+                } else {
+                    _ = try await next(.delete(key), context)
+                }
                 stats.record(.invalidated)
                 count("spillway_overwrites_invalidated_total", [("route", context.route ?? "-"), ("result", "deleted")])
             } catch {
@@ -296,19 +314,22 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
                 )
             }
         }
+        return removedHead
     }
 
-    func shed(_ error: CacheError, _ context: CacheContext, _ operation: CacheOperation) -> CacheReply {
+    /// A dropped write; `removed` is the head of the old value that ``invalidate(_:_:_:)`` deleted.
+    func shed(_ error: CacheError, _ context: CacheContext, _ operation: CacheOperation, removed: ByteBuffer? = nil) -> CacheReply {
         stats.record(.shed)
         count("spillway_writes_shed_total", [("route", context.route ?? "-"), ("reason", "\(error.code)")])
         context.logger.debug("spillway shed a write", metadata: ["op": "\(operation.name)", "code": "\(error.code)"])
-        return .write(WriteResult(.dropped(error.code)))
+        return .write(WriteResult(.dropped(error.code), previous: removed))
     }
 
-    func storedLocally(_ error: CacheError, _ context: CacheContext) -> CacheReply {
+    /// A write kept in the fallback store; `removed` as in ``shed(_:_:_:removed:)``.
+    func storedLocally(_ error: CacheError, _ context: CacheContext, removed: ByteBuffer? = nil) -> CacheReply {
         stats.record(.storedLocally)
         count("spillway_writes_fallback_total", [("route", context.route ?? "-")])
-        return .write(WriteResult(.storedLocally(error.code)))
+        return .write(WriteResult(.storedLocally(error.code), previous: removed))
     }
 
     func fail(_ error: CacheError, _ context: CacheContext) -> CacheError {
@@ -336,6 +357,11 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
     /// - Parameter local: values the fallback store holds for an `mget`'s keys, kept in the miss.
     @usableFromInline
     func degradedRead(_ operation: CacheOperation, _ context: CacheContext, _ error: CacheError, local: [ByteBuffer?]? = nil) throws(CacheError) -> CacheReply {
+        var error = error
+        if error.code == .cancelled, let deadline = context.deadline, ContinuousClock.now >= deadline {
+            // Cancelled by the facade at the operation's deadline: a timeout, degraded as one.
+            error = CacheError(.timeout, "the read did not finish by its deadline", underlying: error)
+        }
         guard Self.isDegradableRead(error.failureClass), context.policy.onReadFailure == .miss else {
             var error = error
             if error.route == nil { error.route = context.route }

@@ -3,8 +3,11 @@
 ///
 /// The operation runs in a child task next to a timer task; whichever finishes first wins and
 /// the other is cancelled. Backends answer cancellation at once (the Redis client fails the
-/// waiter and keeps the reply's place in its connection, so the connection stays in step), so
-/// the caller gets ``CacheError/Code/timeout`` close to the deadline. Nothing outlives the call:
+/// waiter and keeps the reply's place in its connection, so the connection stays in step; its
+/// pool's waiters and connects leave at once too), so the caller gets
+/// ``CacheError/Code/timeout`` close to the deadline, unless the chain answered the cancellation
+/// (``Degrade`` answers a read cut by its deadline as a counted miss when the route's
+/// ``CachePolicy/onReadFailure`` is `miss`). Nothing outlives the call:
 /// both tasks are children of a task group.
 @usableFromInline
 package enum DeadlineEnforcement {
@@ -19,7 +22,7 @@ package enum DeadlineEnforcement {
         if clock.now >= deadline {
             throw CacheError(.timeout, "the deadline passed before the operation started")
         }
-        let outcome = await withTaskGroup(of: Result<T, CacheError>?.self) { group in
+        let outcome = await withTaskGroup(of: Result<T, CacheError>?.self) { group -> Result<T, CacheError>? in
             group.addTask {
                 do throws(CacheError) {
                     return .success(try await body())
@@ -32,9 +35,16 @@ package enum DeadlineEnforcement {
                 try? await clock.sleep(until: deadline, tolerance: nil)
                 return nil
             }
-            let first = await group.next() ?? nil
+            if let first = await group.next() ?? nil {
+                group.cancelAll()
+                return first
+            }
+            // The deadline came first. The body answers cancellation at once; an answer it makes
+            // of it (a read that the route's `onReadFailure: miss` turns into a counted miss) is
+            // kept, and so is a success that raced the timer. Its error is replaced by `.timeout`.
             group.cancelAll()
-            return first
+            if let late = await group.next() ?? nil, case .success = late { return late }
+            return Result<T, CacheError>?.none
         }
         if let outcome { return try outcome.get() }
         if Task.isCancelled {

@@ -76,6 +76,10 @@ extension ValueSpill {
         }
         if case .storedLocally(let code) = result.outcome {
             await rollback(pointer.id, because: "the pointer was only kept locally (\(code)); reported as dropped", key: key, context)
+            // The value this write replaced was deleted by the degradation: release its blob.
+            if let removed = result.previous, let oldPointer = ownPointer(removed, key: key) {
+                await release(oldPointer, key: key, context)
+            }
             do {
                 _ = try await delete(key, context, next)
             } catch {
@@ -121,7 +125,15 @@ extension ValueSpill {
             shown = try? await resolve(previous, key: key, context)
             if let limit = options.previousHeadBytes, let whole = shown { shown = Self.head(of: whole, limit) }
         }
-        if result.outcome == .stored, let old, let pointer = ownPointer(old, key: key) {
+        // What the write removed: the old value when it was stored; when it was dropped or kept
+        // locally, the old value that the degradation deleted (reported as `previous`), if any.
+        let removed: ByteBuffer?
+        switch result.outcome {
+        case .stored: removed = old
+        case .dropped, .storedLocally: removed = result.previous
+        case .conditionNotMet: removed = nil
+        }
+        if let removed, let pointer = ownPointer(removed, key: key) {
             await release(pointer, key: key, context)
         }
         return WriteResult(result.outcome, previous: shown)

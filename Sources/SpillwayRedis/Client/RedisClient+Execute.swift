@@ -11,7 +11,7 @@ extension RedisClient {
             b.reserveCapacity(24 + key.count)
             b.writeStaticString("*2\r\n$3\r\nGET\r\n")
             key.writeBulk(into: &b)
-            let reply = try Self.checked(try await roundTrip(b))
+            let reply = try Self.checked(try await roundTrip(b, idempotent: true))
             switch reply {
             case .bulkString(let value): return .value(value)
             case .null: return .value(nil)
@@ -25,13 +25,13 @@ extension RedisClient {
             var b = ByteBuffer()
             b.writeStaticString("*2\r\n$3\r\nDEL\r\n")
             key.writeBulk(into: &b)
-            return .count(Int(try Self.integer(try await roundTrip(b), for: "DEL")))
+            return .count(Int(try Self.integer(try await roundTrip(b, idempotent: true), for: "DEL")))
 
         case .exists(let key):
             var b = ByteBuffer()
             b.writeStaticString("*2\r\n$6\r\nEXISTS\r\n")
             key.writeBulk(into: &b)
-            return .bool(try Self.integer(try await roundTrip(b), for: "EXISTS") > 0)
+            return .bool(try Self.integer(try await roundTrip(b, idempotent: true), for: "EXISTS") > 0)
 
         case .increment(let key, let by, let ttl):
             return .integer(try await increment(key, by: by, ttlOnCreate: ttl))
@@ -41,7 +41,7 @@ extension RedisClient {
             b.writeStaticString("*3\r\n$7\r\nPEXPIRE\r\n")
             key.writeBulk(into: &b)
             b.writeRESPBulk(ttl <= .zero ? 0 : Self.milliseconds(ttl))
-            return .bool(try Self.integer(try await roundTrip(b), for: "PEXPIRE") == 1)
+            return .bool(try Self.integer(try await roundTrip(b, idempotent: true), for: "PEXPIRE") == 1)
 
         case .mget(let keys):
             guard !keys.isEmpty else { return .values([]) }
@@ -49,7 +49,7 @@ extension RedisClient {
             b.writeRESPArrayHeader(keys.count + 1)
             b.writeStaticString("$4\r\nMGET\r\n")
             for key in keys { key.writeBulk(into: &b) }
-            let reply = try Self.checked(try await roundTrip(b))
+            let reply = try Self.checked(try await roundTrip(b, idempotent: true))
             guard case .array(let elements) = reply, elements.count == keys.count else { throw Self.unexpected(reply, for: "MGET") }
             var values: [ByteBuffer?] = []
             values.reserveCapacity(elements.count)
@@ -69,12 +69,15 @@ extension RedisClient {
             return .throttle(try await throttle(key, parameters))
 
         case .deleteReturningHead(let key, let headBytes):
-            let (removed, head) = try await withPreviousHead(key, headBytes: headBytes, ["del", max(0, headBytes)])
+            // Idempotent: sent again after a lost connection. When the first DEL had run, the
+            // second finds nothing and returns no head, so a spilled value's blob is left to
+            // the sweeper (an orphan, never a wrong read).
+            let (removed, head) = try await withPreviousHead(key, headBytes: headBytes, ["del", max(0, headBytes)], idempotent: true)
             return .headed(removed, previousHead: head)
 
         case .expireReturningHead(let key, let ttl, let headBytes):
             let ms: Int64 = ttl <= .zero ? 0 : Self.milliseconds(ttl)
-            let (existed, head) = try await withPreviousHead(key, headBytes: headBytes, ["pexpire", max(0, headBytes), ms])
+            let (existed, head) = try await withPreviousHead(key, headBytes: headBytes, ["pexpire", max(0, headBytes), ms], idempotent: true)
             return .headed(existed, previousHead: head)
         }
     }
@@ -218,7 +221,7 @@ extension RedisClient {
 
     /// Runs a script by its SHA (loading it once with `SCRIPT LOAD`), falling back to `EVAL`
     /// when the server answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`).
-    func evaluate(_ script: String, sha cache: ScriptSHACache, args: [any RESPArgument]) async throws(CacheError) -> RESPValue {
+    func evaluate(_ script: String, sha cache: ScriptSHACache, args: [any RESPArgument], idempotent: Bool = false) async throws(CacheError) -> RESPValue {
         let sha: String
         if let known = cache.value {
             sha = known
@@ -229,9 +232,9 @@ extension RedisClient {
             cache.value = loaded
             sha = loaded
         }
-        let reply = try await roundTrip(RedisCommandEncoder.encode(["EVALSHA", sha] + args))
+        let reply = try await roundTrip(RedisCommandEncoder.encode(["EVALSHA", sha] + args), idempotent: idempotent)
         if case .error(let message) = reply, message.readableBytesView.starts(with: "NOSCRIPT".utf8) {
-            return try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["EVAL", script] + args)))
+            return try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["EVAL", script] + args), idempotent: idempotent))
         }
         return try Self.checked(reply)
     }
@@ -270,16 +273,18 @@ extension RedisClient {
 extension RedisClient {
     /// `SET` (or `DEL`, or `PEXPIRE`) through ``RedisScripts/previousHead``: one round trip that
     /// returns only the first `headBytes` bytes of the old value.
-    func withPreviousHead(_ key: CacheKey, headBytes: Int, _ arguments: [any RESPArgument]) async throws(CacheError) -> (done: Bool, head: ByteBuffer?) {
+    func withPreviousHead(
+        _ key: CacheKey, headBytes: Int, _ arguments: [any RESPArgument], idempotent: Bool = false
+    ) async throws(CacheError) -> (done: Bool, head: ByteBuffer?) {
         let args: [any RESPArgument] = [1, key] + arguments
         let reply: RESPValue
         if previousHeadSHACache.value == nil {
             // The first call on this client: one EVAL, which also loads the script, instead of
             // SCRIPT LOAD then EVALSHA. Its SHA-1 is known ahead, so later calls use EVALSHA.
-            reply = try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["EVAL", RedisScripts.previousHead] + args)))
+            reply = try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["EVAL", RedisScripts.previousHead] + args), idempotent: idempotent))
             previousHeadSHACache.value = RedisScripts.previousHeadSHA1
         } else {
-            reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args)
+            reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args, idempotent: idempotent)
         }
         guard case .array(let values) = reply, values.count == 3,
             case .integer(let done) = values[0], case .integer(let hadString) = values[1]

@@ -29,6 +29,7 @@ public final class RedisClient: CacheClient {
     let pool: RedisConnectionPool
     let gcraSHACache = ScriptSHACache()
     let previousHeadSHACache = ScriptSHACache()
+    let retriedAfterLoss = Atomic<Int>(0)
 
     /// Creates a client. Connections open on first use.
     /// - Parameters:
@@ -82,36 +83,64 @@ public final class RedisClient: CacheClient {
     /// One command on a pooled connection; sent again on another connection (at most
     /// ``notSentRetries`` times) when the one it got was found closed before the command reached
     /// the wire.
-    func roundTrip(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {
+    ///
+    /// An `idempotent` command (a read, a delete, a relative expire: running it twice leaves the
+    /// same data) is also sent again when its connection was lost after it was written (the
+    /// server closed it, a reset), until it has been lost on a *fresh* connection, one opened
+    /// after the first loss: a restarted server or a proxy that cut every connection at once
+    /// costs a round trip per connection that was cut (at most the pool's size), not a failed
+    /// request. A timeout is never retried (the server is slow; retrying would add to its load).
+    func roundTrip(_ command: ByteBuffer, idempotent: Bool = false) async throws(CacheError) -> RESPValue {
         var attempt = 0
+        var lostAt: NIODeadline?
         while true {
             let connection = try await pool.lease()
             defer { connection.release() }
             do throws(CacheError) {
-                return try await connection.send(command)
+                return try await Self.send(command, on: connection)
             } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
+            } catch  where idempotent && Self.isLostAfterWrite(error) && lostAt.map({ connection.openedAt < $0 }) ?? true {
+                // Lost on a connection that predates the first loss (cut with it): once more.
+                pool.remove(connection)
+                if lostAt == nil { lostAt = .now() }
+                retriedAfterLoss.add(1, ordering: .relaxed)
             }
         }
     }
 
-    /// Several commands written together on one connection.
-    func roundTrip(_ commands: ByteBuffer, count: Int) async throws(CacheError) -> [RESPValue] {
+    /// Whether `error` says the connection broke after the command was written.
+    static func isLostAfterWrite(_ error: CacheError) -> Bool {
+        error.code == .connection && !(error.underlying is RedisRequestNotSent) && !Task.isCancelled
+    }
+
+    /// Several commands written together on one connection; retried as
+    /// ``roundTrip(_:idempotent:)`` retries one.
+    func roundTrip(_ commands: ByteBuffer, count: Int, idempotent: Bool = false) async throws(CacheError) -> [RESPValue] {
         var attempt = 0
+        var lostAt: NIODeadline?
         while true {
             let connection = try await pool.lease()
             defer { connection.release() }
             do throws(CacheError) {
-                return try await connection.send(commands, count: count)
+                return try await Self.send(commands, count: count, on: connection)
             } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
+            } catch  where idempotent && Self.isLostAfterWrite(error) && lostAt.map({ connection.openedAt < $0 }) ?? true {
+                // Lost on a connection that predates the first loss (cut with it): once more.
+                pool.remove(connection)
+                if lostAt == nil { lostAt = .now() }
+                retriedAfterLoss.add(1, ordering: .relaxed)
             }
         }
     }
+
+    /// How many idempotent commands were sent again after their connection was lost.
+    public var retriedCommands: Int { retriedAfterLoss.load(ordering: .relaxed) }
 
     /// How many times a command that never reached the wire is sent again. More than once: a
     /// fresh connection can close (idle, or the server) before the command gets to it too.

@@ -3,7 +3,8 @@ public import Spillway
 
 extension CacheError {
     /// Classifies a Redis error reply by its leading code word: `OOM` → `.outOfMemory`,
-    /// `LOADING` and `BUSY` → `.busy`, `EXECABORT` → `.execAbort`, `NOSCRIPT` → `.noScript`,
+    /// `LOADING`, `BUSY` and Redis Cluster's `TRYAGAIN`, `CLUSTERDOWN` and `MASTERDOWN` → `.busy`,
+    /// `CROSSSLOT` (keys of several slots in one command) → `.invalidArgument`, `EXECABORT` → `.execAbort`, `NOSCRIPT` → `.noScript`,
     /// a string above `proto-max-bulk-len` → `.tooLarge`; anything else → `.other`. The full
     /// text is kept as the message.
     public static func redisReply(_ message: String) -> CacheError {
@@ -11,7 +12,8 @@ extension CacheError {
         let code: Code
         switch word {
         case "OOM": code = .outOfMemory
-        case "LOADING", "BUSY": code = .busy
+        case "LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN": code = .busy
+        case "CROSSSLOT": code = .invalidArgument
         case "EXECABORT": code = .execAbort
         case "NOSCRIPT": code = .noScript
         default:

@@ -23,6 +23,9 @@ public final actor RedisConnection {
     private nonisolated let inflightCount = Atomic<Int>(0)
     private nonisolated let negotiated = Atomic<Int>(RedisConfiguration.ProtocolVersion.resp2.rawValue)
 
+    /// When the connection was made (before its handshake).
+    nonisolated let openedAt = NIODeadline.now()
+
     init(channel: any Channel, handler: RedisChannelHandler) {
         self.unownedExecutor = channel.eventLoop.executor.asUnownedSerialExecutor()
         self.eventLoop = channel.eventLoop
@@ -163,7 +166,9 @@ extension RedisConnection {
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+            channel = try await ConnectAttempt.channel(bootstrap.connect(host: configuration.host, port: configuration.port))
+        } catch let error as CacheError {
+            throw error
         } catch {
             throw CacheError(.connection, "cannot connect to Redis at \(configuration.host):\(configuration.port): \(error)", underlying: error)
         }

@@ -165,6 +165,7 @@ struct SoakCommand: AsyncParsableCommand {
         let blobsAfter = try await Self.blobFigures(blobs)
         let finalMemory = try await monitor.memoryStats()
 
+        let resent = client.retriedCommands
         await client.close()
         await monitor.close()
         let proxyFigures = (proxy.acceptedConnections, proxy.resetConnections)
@@ -175,7 +176,7 @@ struct SoakCommand: AsyncParsableCommand {
             maxmemory: maxmemoryMB << 20, resetEvery: resetEvery, latencyMs: latencyMs, jitterMs: jitterMs,
             counts: counts, degrade: degradeStats.counts, limiter: limiterStats.counts,
             memory: memory.value.withLock { $0 }, finalMemory: finalMemory,
-            resets: resets.value.withLock { $0 }, proxyAccepted: proxyFigures.0, proxyResets: proxyFigures.1,
+            resets: resets.value.withLock { $0 }, resent: resent, proxyAccepted: proxyFigures.0, proxyResets: proxyFigures.1,
             blobsBefore: blobsBefore, blobsAfter: blobsAfter, firstSweep: firstSweep, secondSweep: secondSweep
         )
     }

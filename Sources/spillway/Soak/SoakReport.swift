@@ -24,6 +24,8 @@ struct SoakReport {
     var memory: [MemorySample]
     var finalMemory: CacheMemoryStats
     var resets: Int
+    /// Idempotent commands the client sent again after their connection was lost.
+    var resent: Int
     var proxyAccepted: Int
     var proxyResets: Int
     var blobsBefore: (count: Int, bytes: Int)
@@ -60,6 +62,7 @@ struct SoakReport {
         lines.append("  write outcomes: \(counts.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
         lines.append("  limiter decisions: \(counts.limiter.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) (errors surfaced: 0; decide never throws)")
         lines.append("  errors surfaced to callers: writes \(writeErrors), reads/deletes \(readErrors)")
+        lines.append("  reads answered as counted misses: \(degrade.readsDegraded); commands resent after a lost connection: \(resent)")
         for (k, v) in counts.errors.sorted(by: { $0.key < $1.key }) { lines.append("    \(k): \(v)") }
         lines.append("  wrong bytes returned: \(counts.wrongBytes) (of \(counts.hits) hits verified)")
         lines.append("  degrade: shed \(degrade.shed), breaker rejected \(degrade.breakerRejected), failed \(degrade.failed)")
@@ -81,7 +84,11 @@ struct SoakReport {
         rows.append("| write outcomes | \(counts.outcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |")
         rows.append("| limiter decisions | \(counts.limiter.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |")
         rows.append("| errors surfaced: writes + limiter (target 0) | **\(writeErrors)** |")
-        rows.append("| errors surfaced: reads and deletes (no policy absorbs them) | \(readErrors): \(counts.errors.filter { $0.key.hasPrefix("get") || $0.key.hasPrefix("delete") }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) |")
+        let readDetail = counts.errors.filter { $0.key.hasPrefix("get") || $0.key.hasPrefix("delete") }.sorted { $0.key < $1.key }
+            .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        rows.append("| errors surfaced: reads and deletes (target 0) | **\(readErrors)**\(readDetail.isEmpty ? "" : ": \(readDetail)") |")
+        rows.append("| reads answered as counted misses (`onReadFailure: miss`) | \(degrade.readsDegraded) |")
+        rows.append("| idempotent commands resent after a lost connection | \(resent) |")
         rows.append("| wrong bytes returned | **\(counts.wrongBytes)** (of \(counts.hits) hits, each verified) |")
         rows.append("| degradation | shed \(degrade.shed), breaker rejected \(degrade.breakerRejected), failed \(degrade.failed) |")
         rows.append("| Redis memory over time | \(memoryLine) |")

@@ -3,9 +3,9 @@ import Spillway
 import Testing
 
 /// The `CacheClient` contract, run against every backend.
-@Suite("CacheClient contract")
+@Suite("CacheClient contract", .sharedRedisCluster)
 struct CacheClientContractTests {
-    @Test("get, set, delete and exists", arguments: TestBackend.allCases)
+    @Test("get, set, delete and exists", arguments: TestBackend.withCluster)
     func basics(_ backend: TestBackend) async throws {
         try await backend.withClient { client in
             let key: CacheKey = "contract:basics"
@@ -24,7 +24,7 @@ struct CacheClientContractTests {
         }
     }
 
-    @Test("set conditions and returning the previous value", arguments: TestBackend.allCases)
+    @Test("set conditions and returning the previous value", arguments: TestBackend.withCluster)
     func conditions(_ backend: TestBackend) async throws {
         try await backend.withClient { client in
             let key: CacheKey = "contract:cond"
@@ -47,7 +47,7 @@ struct CacheClientContractTests {
         }
     }
 
-    @Test("increment creates, adds and keeps its first TTL", arguments: TestBackend.allCases)
+    @Test("increment creates, adds and keeps its first TTL", arguments: TestBackend.withCluster)
     func increment(_ backend: TestBackend) async throws {
         try await backend.withClient { client in
             let key: CacheKey = "contract:counter"
@@ -64,7 +64,7 @@ struct CacheClientContractTests {
         }
     }
 
-    @Test("mget and mset, with and without TTL", arguments: TestBackend.allCases)
+    @Test("mget and mset, with and without TTL", arguments: TestBackend.withCluster)
     func multi(_ backend: TestBackend) async throws {
         try await backend.withClient { client in
             let pairs = (0..<5).map { KeyValue(CacheKey("contract:m\($0)"), ByteBuffer(string: "v\($0)")) }
@@ -80,7 +80,7 @@ struct CacheClientContractTests {
         }
     }
 
-    @Test("expire reports whether the key existed", arguments: TestBackend.allCases)
+    @Test("expire reports whether the key existed", arguments: TestBackend.withCluster)
     func expire(_ backend: TestBackend) async throws {
         try await backend.withClient { client in
             _ = try await client.write("contract:e", "v", SetOptions())
@@ -94,7 +94,7 @@ struct CacheClientContractTests {
         }
     }
 
-    @Test("throttle allows the burst, then denies with a retry time", arguments: TestBackend.allCases)
+    @Test("throttle allows the burst, then denies with a retry time", arguments: TestBackend.withCluster)
     func throttle(_ backend: TestBackend) async throws {
         try await backend.withClient { client in
             let parameters = GCRAParameters(limit: 3, period: .seconds(3600))
@@ -109,7 +109,7 @@ struct CacheClientContractTests {
         }
     }
 
-    @Test("at maxmemory writes fail with outOfMemory and reads keep working", arguments: TestBackend.allCases)
+    @Test("at maxmemory writes fail with outOfMemory and reads keep working", arguments: TestBackend.withCluster)
     func outOfMemory(_ backend: TestBackend) async throws {
         try await backend.withClient(maxMemory: 256 * 1024) { client in
             let value = ByteBuffer(repeating: 0x61, count: 4096)

@@ -112,6 +112,29 @@ struct StaleOverwriteTests {
             #expect(await memory.count == 0, "its blob was released")
         }
     }
+
+    @Test("an OOM-shed overwrite of a spilled value releases its blob, not only the pointer", arguments: TestBackend.allCases)
+    func spilledOOMShedReleasesBlob(backend: TestBackend) async throws {
+        try await backend.withClient { (raw: any CacheClient) async throws in
+            let faults = FaultInjector(seed: 5, clock: ManualClock())
+            let memory = MemoryBlobStore(name: "s")
+            let degrade = Degrade<ManualClock>()
+            let cache = GuardedCache(client: AnyCacheClient(raw), policies: PolicyTable(defaults: CachePolicy(spillAbove: 1024, onOOM: .shed))) {
+                ValueSpill(store: memory)
+                degrade
+                faults
+            }
+            #expect(try await cache.set("big", value: spillBytes(4096, seed: 1)) == .stored)
+            #expect(await memory.count == 1)
+            faults.inject(.outOfMemory, on: .writes)
+            // A small value over a spilled one, refused: shed, the old pointer deleted with its
+            // head returned, and the blob it named released at once (not left to the sweeper).
+            #expect(try await cache.set("big", value: ByteBuffer(string: "small")) == .dropped(.outOfMemory))
+            #expect(try await cache.get("big") == nil)
+            #expect(degrade.stats.counts.invalidated == 1)
+            #expect(await memory.count == 0, "the old blob was released")
+        }
+    }
 }
 
 extension CacheReply {

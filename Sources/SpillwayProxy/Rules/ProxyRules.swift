@@ -1,0 +1,308 @@
+public import Logging
+public import NIOCore
+public import Spillway
+public import SpillwayRedis
+
+/// The guards the proxy applies to a client's commands and their replies: the key guard
+/// (``KeyGuard``, the library's own, so keys are hashed exactly as in Swift code), the spill
+/// (``ValueSpill`` through ``ProxySpill``) and the OOM ladder of each key's policy.
+///
+/// - **Keys** are found through the upstream's key specifications (``CommandKeyTable``); a
+///   command whose specs are incomplete asks `COMMAND GETKEYS` (or passes unchanged, per
+///   ``incompleteKeySpecs``). A key over its policy's `maxKeyBytes` is hashed, or the command is
+///   refused with an error under `keyOverflow: reject`. The policy is resolved by key prefix and
+///   by route: the client's name (`CLIENT SETNAME`), when the policy file has a route of that
+///   name. Empty keys pass (Redis allows them).
+/// - **Values** of `SET`, `SETEX`, `PSETEX`, `SETNX`, `GETSET`, `MSET` and `MSETNX` above the
+///   policy's `spillAbove` go to the blob store and a pointer takes their place; raw values that
+///   start with the envelope magic are escaped. `GET`, `GETDEL`, `GETEX`, `GETSET`, `SET … GET`
+///   and `MGET` replies are resolved and verified (a missing or corrupt blob reads as a miss).
+/// - **OOM**: an `-OOM` reply to `SET` (without `NX`, `XX` or `GET`), `SETEX`, `PSETEX` or
+///   `MSET` is answered `+OK` and counted when every key's policy says `onOOM: shed` (or
+///   `fallback`, which the proxy treats as `shed`); anything else passes the error through, so a
+///   `SET NX` lock never pretends to succeed. Blobs spilled for a refused write are deleted.
+public struct ProxyRules: Sendable {
+    /// What to do with a command whose key specs are incomplete.
+    public enum IncompleteKeySpecs: String, Sendable, CaseIterable {
+        /// Ask the upstream's `COMMAND GETKEYS` which arguments are keys.
+        case getKeys = "getkeys"
+        /// Guard the keys the complete specs find, and pass the rest unchanged.
+        case pass
+    }
+
+    /// What to do with a command.
+    public enum Rewrite: Sendable {
+        /// Forward this (possibly rewritten) command; apply the plan to its reply.
+        case forward(ProxyRequest, ReplyPlan)
+        /// Answer this and forward nothing.
+        case answer(RESPValue)
+    }
+
+    /// The policies, by route (client name) and key prefix.
+    public var policies: PolicyTable
+    /// The key guard (its hasher carries the deployment secret).
+    public var keyGuard: KeyGuard
+    /// The spill, or `nil` to leave values alone.
+    public var spill: ProxySpill?
+    /// What to do with incomplete key specs.
+    public var incompleteKeySpecs: IncompleteKeySpecs
+    /// Where to log.
+    public var logger: Logger
+    /// The counters.
+    public let stats: ProxyStats
+
+    /// Creates the rules.
+    public init(
+        policies: PolicyTable, keyGuard: KeyGuard = KeyGuard(), spill: ProxySpill? = nil,
+        incompleteKeySpecs: IncompleteKeySpecs = .getKeys, logger: Logger = CacheContext.disabledLogger, stats: ProxyStats = ProxyStats()
+    ) {
+        self.policies = policies
+        self.keyGuard = keyGuard
+        self.spill = spill
+        self.incompleteKeySpecs = incompleteKeySpecs
+        self.logger = logger
+        self.stats = stats
+    }
+
+    /// Rewrites one command: keys guarded, values spilled, and the plan for its reply.
+    /// - Parameters:
+    ///   - route: the client's name, if it gave one.
+    ///   - table: the upstream's key specifications.
+    ///   - getKeys: asks the upstream `COMMAND GETKEYS` for a command (the key names).
+    public func rewrite(
+        _ request: ProxyRequest, route: String?, table: CommandKeyTable,
+        getKeys: (ProxyRequest) async throws(CacheError) -> [ByteBuffer]
+    ) async -> Rewrite {
+        guard let entry = table.entry(for: request) else {
+            // Not a command the upstream listed: no keys to guard; the value commands keep
+            // their fixed layout (an upstream whose COMMAND could not be read).
+            return await values(request, route: route) ?? .forward(request, .pass)
+        }
+        var indices = table.keyIndices(of: request, entry: entry)
+        if entry.needsGetKeys && incompleteKeySpecs == .getKeys {
+            do {
+                let names = Set(try await getKeys(request))
+                stats.record(.getKeysLookups)
+                if !names.isEmpty {
+                    indices = Array(Set(indices + (1..<request.count).filter { names.contains(request.arguments[$0]) })).sorted()
+                }
+            } catch {
+                logger.debug("COMMAND GETKEYS failed; guarding the keys the specs find", metadata: ["command": "\(request.name)", "error": "\(error)"])
+            }
+        }
+        var request = request
+        var hashedToOriginal: [ByteBuffer: ByteBuffer] = [:]
+        for index in indices {
+            let original = request.arguments[index]
+            do {
+                let guarded = try guardKey(original, route: route)
+                if guarded != original {
+                    request.arguments[index] = guarded
+                    hashedToOriginal[guarded] = original
+                }
+            } catch {
+                stats.record(.keysRejected)
+                return .answer(RESPValueWriter.error("ERR spillway: \(error.message)"))
+            }
+        }
+        if let valued = await values(request, route: route) { return valued }
+        if entry.blocking && !hashedToOriginal.isEmpty { return .forward(request, .mapKeys(hashedToOriginal)) }
+        return .forward(request, .pass)
+    }
+
+    /// The key as the upstream should see it.
+    /// - Throws: `.rejectedByPolicy` under `keyOverflow: reject`.
+    func guardKey(_ bytes: ByteBuffer, route: String?) throws(CacheError) -> ByteBuffer {
+        let key = CacheKey(bytes: bytes)
+        guard key.count > 0 else { return bytes }
+        let policy = policies.resolve(route: route, key: key)
+        if key.count <= policy.maxKeyBytes && !KeyHasher.hasHashedForm(key) { return bytes }
+        let context = CacheContext(route: route, logger: logger, policy: policy, policies: policies)
+        let guarded = try keyGuard.guarded(key, policy, context)
+        stats.record(.keysHashed)
+        return guarded.bytes
+    }
+
+    // MARK: - Values
+
+    /// The rewrite of a value command (spill, OOM ladder, pointer resolution), or `nil` for
+    /// other commands.
+    func values(_ request: ProxyRequest, route: String?) async -> Rewrite? {
+        let name = request.name
+        switch name {
+        case "GET", "GETDEL", "GETEX":
+            guard spill != nil, request.count >= 2 else { return nil }
+            return .forward(request, .resolveValue(CacheKey(bytes: request.arguments[1]), route: route))
+        case "MGET":
+            guard spill != nil, request.count >= 2 else { return nil }
+            return .forward(request, .resolveValues(request.arguments.dropFirst().map { CacheKey(bytes: $0) }, route: route))
+        case "SET":
+            guard request.count >= 3 else { return nil }
+            let options = Self.setOptions(request)
+            return await write(
+                request, pairs: [(1, 2)], ttl: options.ttl, condition: options.condition,
+                okOnSuccess: options.condition == .always && !options.get, returnsOld: options.get, route: route
+            )
+        case "SETNX":
+            guard request.count == 3 else { return nil }
+            return await write(request, pairs: [(1, 2)], ttl: nil, condition: .ifNotExists, okOnSuccess: false, returnsOld: false, route: route)
+        case "SETEX", "PSETEX":
+            guard request.count == 4 else { return nil }
+            let amount = Int64(String(decoding: request.arguments[2].readableBytesView, as: UTF8.self)) ?? 0
+            let ttl: Duration? = amount > 0 ? (name == "SETEX" ? .seconds(amount) : .milliseconds(amount)) : nil
+            return await write(request, pairs: [(1, 3)], ttl: ttl, condition: .always, okOnSuccess: true, returnsOld: false, route: route)
+        case "GETSET":
+            guard request.count == 3 else { return nil }
+            return await write(request, pairs: [(1, 2)], ttl: nil, condition: .always, okOnSuccess: false, returnsOld: true, route: route)
+        case "MSET", "MSETNX":
+            guard request.count >= 3, request.count % 2 == 1 else { return nil }
+            let pairs = stride(from: 1, to: request.count, by: 2).map { ($0, $0 + 1) }
+            return await write(
+                request, pairs: pairs, ttl: nil, condition: name == "MSET" ? .always : .ifNotExists,
+                okOnSuccess: name == "MSET", returnsOld: false, route: route
+            )
+        default:
+            return nil
+        }
+    }
+
+    /// The options of a `SET` that matter here.
+    static func setOptions(_ request: ProxyRequest) -> (ttl: Duration?, condition: SetOptions.Condition, get: Bool) {
+        var ttl: Duration? = nil
+        var condition = SetOptions.Condition.always
+        var get = false
+        var i = 3
+        while i < request.count {
+            switch request.upperArgument(i) {
+            case "NX": condition = .ifNotExists
+            case "XX": condition = .ifExists
+            case "GET": get = true
+            case "EX", "PX":
+                if i + 1 < request.count, let n = Int64(String(decoding: request.arguments[i + 1].readableBytesView, as: UTF8.self)), n > 0 {
+                    ttl = request.upperArgument(i) == "EX" ? .seconds(n) : .milliseconds(n)
+                }
+                i += 1
+            case "EXAT", "PXAT":
+                i += 1
+            default:
+                break
+            }
+            i += 1
+        }
+        return (ttl, condition, get)
+    }
+
+    /// A write: its values spilled where they are big, and its OOM ladder.
+    func write(
+        _ request: ProxyRequest, pairs: [(key: Int, value: Int)], ttl: Duration?, condition: SetOptions.Condition,
+        okOnSuccess: Bool, returnsOld: Bool, route: String?
+    ) async -> Rewrite {
+        var request = request
+        var blobs: [BlobID] = []
+        var shed = okOnSuccess
+        for pair in pairs {
+            let key = CacheKey(bytes: request.arguments[pair.key])
+            let policy = policies.resolve(route: route, key: key)
+            if policy.onOOM == .fail { shed = false }
+            guard let spill else { continue }
+            let value = request.arguments[pair.value]
+            let big = policy.spillAbove.map { value.readableBytes > $0 } ?? false
+            guard big || SpillEnvelope.mayBeEnvelope(value) else { continue }
+            let context = CacheContext(route: route, logger: logger, policy: policy, policies: policies)
+            var stored: ByteBuffer? = nil
+            let reply: CacheReply
+            do {
+                reply = try await spill.handle(.set(key, value, SetOptions(expiry: ttl.map { .after($0) } ?? .none, condition: condition)), context: context) {
+                    operation, _ throws(CacheError) -> CacheReply in
+                    switch operation {
+                    case .set(_, let form, _):
+                        stored = form
+                        return .write(WriteResult(.stored))
+                    case .get:
+                        return .value(nil)
+                    case .delete:
+                        return .count(0)
+                    default:
+                        return .write(WriteResult(.stored))
+                    }
+                }
+            } catch {
+                for blob in blobs { await spill.deleteBlob(blob) }
+                return .answer(RESPValueWriter.error("ERR spillway: \(error.message)"))
+            }
+            guard let stored else {
+                // The blob store could not take the value and the ladder shed the write.
+                for blob in blobs { await spill.deleteBlob(blob) }
+                if case .write(let result) = reply, case .dropped = result.outcome, condition == .always, okOnSuccess {
+                    stats.record(.writesShed)
+                    let keys = pairs.map { request.arguments[$0.key] }
+                    return .forward(ProxyRequest([ByteBuffer(string: "DEL")] + keys), .replace(.simpleString(ByteBuffer(string: "OK"))))
+                }
+                return .answer(RESPValueWriter.error("ERR spillway: the blob store could not take a value of \(value.readableBytes) bytes"))
+            }
+            if case .pointer(let pointer) = SpillEnvelope.decode(stored) {
+                blobs.append(pointer.id)
+                stats.record(.valuesSpilled)
+            }
+            request.arguments[pair.value] = stored
+        }
+        let old: CacheKey? = returnsOld && spill != nil ? CacheKey(bytes: request.arguments[1]) : nil
+        return .forward(request, .write(WritePlan(shedOnOOM: shed, blobs: blobs, returnsValueOf: old, route: route)))
+    }
+
+    // MARK: - Replies
+
+    /// The reply the client gets for `reply` under `plan`.
+    public func apply(_ plan: ReplyPlan, to reply: RESPValue) async -> RESPValue {
+        switch plan {
+        case .pass, .none, .hello, .handshake:
+            return reply
+        case .replace(let value):
+            return value
+        case .resolveValue(let key, let route):
+            return await resolve(reply, key: key, route: route)
+        case .resolveValues(let keys, let route):
+            guard case .array(var elements) = reply, elements.count == keys.count else { return reply }
+            for i in elements.indices { elements[i] = await resolve(elements[i], key: keys[i], route: route) }
+            return .array(elements)
+        case .write(let write):
+            if let message = reply.errorMessage {
+                if let spill { for blob in write.blobs { await spill.deleteBlob(blob) } }
+                if message.hasPrefix("OOM") {
+                    if write.shedOnOOM {
+                        stats.record(.writesShed)
+                        logger.debug("upstream out of memory: write shed", metadata: ["route": "\(write.route ?? "-")"])
+                        return .simpleString(ByteBuffer(string: "OK"))
+                    }
+                    stats.record(.oomPassed)
+                }
+                return reply
+            }
+            if let key = write.returnsValueOf { return await resolve(reply, key: key, route: write.route) }
+            return reply
+        case .mapKeys(let names):
+            guard case .array(var elements) = reply, let first = elements.first?.bytes, let original = names[first] else { return reply }
+            elements[0] = .bulkString(original)
+            return .array(elements)
+        case .exec(let plans):
+            guard case .array(var elements) = reply, elements.count == plans.count else { return reply }
+            for i in elements.indices { elements[i] = await apply(plans[i], to: elements[i]) }
+            return .array(elements)
+        }
+    }
+
+    /// A value reply resolved through the spill (a pointer becomes its verified blob, or a miss).
+    func resolve(_ reply: RESPValue, key: CacheKey, route: String?) async -> RESPValue {
+        guard let spill, case .bulkString(let bytes) = reply, SpillEnvelope.mayBeEnvelope(bytes) else { return reply }
+        let policy = policies.resolve(route: route, key: key)
+        let context = CacheContext(route: route, logger: logger, policy: policy, policies: policies)
+        do {
+            let resolved = try await spill.handle(.get(key), context: context) { _, _ throws(CacheError) -> CacheReply in .value(bytes) }
+            guard case .value(let value) = resolved else { return reply }
+            if case .pointer = SpillEnvelope.decode(bytes) { stats.record(.pointersResolved) }
+            return value.map(RESPValue.bulkString) ?? .null
+        } catch {
+            return RESPValueWriter.error("ERR spillway: \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+public import NIOCore
+public import Spillway
+public import SpillwayRedis
+
+/// What the proxy does with the upstream's reply to one forwarded command, decided when the
+/// command is forwarded and applied when its reply comes back (replies come back in order).
+public indirect enum ReplyPlan: Sendable {
+    /// Forward the reply unchanged.
+    case pass
+    /// No reply of its own: what the command causes upstream arrives as push messages
+    /// (`SUBSCRIBE`'s confirmations), which are forwarded as they come.
+    case none
+    /// The reply is a value of `key` (the key as the upstream sees it) that may be a spill
+    /// pointer: resolve and verify it (`GET`, `GETDEL`, `GETEX`, `GETSET`).
+    case resolveValue(CacheKey, route: String?)
+    /// The reply is an array of values of these keys (`MGET`).
+    case resolveValues([CacheKey], route: String?)
+    /// A write: on `-OOM` (or any error) the blobs spilled for it are deleted; on `-OOM`, when
+    /// ``WritePlan/shedOnOOM``, the client is answered `+OK` and the write is counted as shed.
+    case write(WritePlan)
+    /// The reply names keys as the upstream saw them (a blocking pop): map hashed names back to
+    /// the client's.
+    case mapKeys([ByteBuffer: ByteBuffer])
+    /// `EXEC`: the plans of the queued commands, applied to the elements of its array reply.
+    case exec([ReplyPlan])
+    /// Answer this instead of the reply (a write the spill shed: the upstream deleted the key).
+    case replace(RESPValue)
+    /// `HELLO`: forward the reply, and note the protocol it switched to.
+    case hello
+    /// A command the proxy sent itself when connecting (`AUTH`, `SELECT`): nothing reaches the
+    /// client unless it fails, when the client gets the error and the connection is closed.
+    case handshake(String)
+}
+
+/// The write part of a ``ReplyPlan``.
+public struct WritePlan: Sendable {
+    /// Answer `+OK` to an `-OOM` reply (an unconditional write on a `shed` route).
+    public var shedOnOOM: Bool
+    /// The blobs spilled for this write, deleted when the write fails.
+    public var blobs: [BlobID]
+    /// For `SET … GET`: the key whose old value the reply carries (resolved like a `GET`).
+    public var returnsValueOf: CacheKey?
+    /// The route, for counters and logs.
+    public var route: String?
+
+    /// Creates a write plan.
+    public init(shedOnOOM: Bool, blobs: [BlobID] = [], returnsValueOf: CacheKey? = nil, route: String? = nil) {
+        self.shedOnOOM = shedOnOOM
+        self.blobs = blobs
+        self.returnsValueOf = returnsValueOf
+        self.route = route
+    }
+}

@@ -1,0 +1,201 @@
+import NIOCore
+import Synchronization
+public import Spillway
+
+extension RedisClusterClient {
+    /// Executes one operation on the master of its key's slot (`mget` and `mset` split by slot,
+    /// run concurrently), following redirections and retrying transient refusals (see
+    /// ``RedisClusterClient``).
+    /// - Throws: the classified ``CacheError``; `.busy` when the cluster still refuses (or keeps
+    ///   redirecting) at the end of ``RedisClusterConfiguration/retryTimeout``.
+    public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+        switch operation {
+        case .mget(let keys):
+            return try await mget(keys)
+        case .mset(let pairs, let ttl):
+            return try await mset(pairs, ttl: ttl)
+        default:
+            guard let key = operation.primaryKey else { throw CacheError(.invalidArgument, "an operation without a key") }
+            return try await routed(slot: Self.slot(of: key), resendIfLost: Self.resendable(operation)) { client throws(CacheError) in
+                try await client.execute(operation)
+            }
+        }
+    }
+
+    /// Sends a command for `key` to the master of its slot, following redirections and retrying
+    /// transient refusals as ``execute(_:)`` does (a command that may have run when its
+    /// connection broke is not sent again). The command's keys must all hash to `key`'s slot.
+    /// - Throws: the classified error of an error reply (`CROSSSLOT` is `.invalidArgument`), or a
+    ///   transport error.
+    public func send(key: CacheKey, _ command: String, arguments: [any RESPArgument]) async throws(CacheError) -> RESPValue {
+        try await routed(slot: Self.slot(of: key), resendIfLost: false) { client throws(CacheError) in
+            try await client.send(command, arguments: arguments)
+        }
+    }
+
+    /// Whether an operation may be sent again after its connection broke with it in flight: the
+    /// result is the same if it had already run.
+    static func resendable(_ operation: CacheOperation) -> Bool {
+        switch operation {
+        case .get, .exists, .delete, .expire, .mget, .mset: true
+        case .set(_, _, let options): options.condition == .always && !options.returnPrevious
+        case .increment, .throttle, .deleteReturningHead, .expireReturningHead: false
+        }
+    }
+
+    // MARK: Multi-key
+
+    private func mget(_ keys: [CacheKey]) async throws(CacheError) -> CacheReply {
+        guard !keys.isEmpty else { return .values([]) }
+        let parts = Self.partitioned(keys.indices) { Self.slot(of: keys[$0]) }
+        if parts.count == 1 {
+            return try await routed(slot: parts[0].slot, resendIfLost: true) { client throws(CacheError) in try await client.execute(.mget(keys)) }
+        }
+        let results = try await Self.concurrently(parts) { [self] part throws(CacheError) in
+            let subset = part.indices.map { keys[$0] }
+            let reply = try await routed(slot: part.slot, resendIfLost: true) { client throws(CacheError) in try await client.execute(.mget(subset)) }
+            guard case .values(let values) = reply, values.count == subset.count else {
+                throw CacheError(.protocolError, "unexpected reply to MGET: \(reply)")
+            }
+            return values
+        }
+        var values = [ByteBuffer?](repeating: nil, count: keys.count)
+        for (part, partValues) in zip(parts, results) {
+            for (index, value) in zip(part.indices, partValues) { values[index] = value }
+        }
+        return .values(values)
+    }
+
+    private func mset(_ pairs: [KeyValue], ttl: Duration?) async throws(CacheError) -> CacheReply {
+        guard !pairs.isEmpty else { return .write(WriteResult(.stored)) }
+        let parts = Self.partitioned(pairs.indices) { Self.slot(of: pairs[$0].key) }
+        if parts.count == 1 {
+            return try await routed(slot: parts[0].slot, resendIfLost: true) { client throws(CacheError) in try await client.execute(.mset(pairs, ttl: ttl)) }
+        }
+        _ = try await Self.concurrently(parts) { [self] part throws(CacheError) in
+            let subset = part.indices.map { pairs[$0] }
+            return try await routed(slot: part.slot, resendIfLost: true) { client throws(CacheError) in try await client.execute(.mset(subset, ttl: ttl)) }
+        }
+        return .write(WriteResult(.stored))
+    }
+
+    /// Groups indices by slot, in the order of first appearance.
+    static func partitioned(_ indices: Range<Int>, slot: (Int) -> Int) -> [(slot: Int, indices: [Int])] {
+        var position: [Int: Int] = [:]
+        var parts: [(slot: Int, indices: [Int])] = []
+        for index in indices {
+            let s = slot(index)
+            if let p = position[s] {
+                parts[p].indices.append(index)
+            } else {
+                position[s] = parts.count
+                parts.append((s, [index]))
+            }
+        }
+        return parts
+    }
+
+    // MARK: Routing
+
+    /// Runs `body` on the master of `slot`, following `MOVED` and `ASK` and retrying transient
+    /// refusals and failed connections with backoff until the retry timeout.
+    func routed<R: Sendable>(
+        slot: Int, resendIfLost: Bool, _ body: (RedisClient) async throws(CacheError) -> R
+    ) async throws(CacheError) -> R {
+        let deadline = ContinuousClock.now + configuration.retryTimeout
+        var redirections = 0
+        var attempt = 0
+        var asking: RedisClusterNodeAddress?
+        let due = state.withLock { $0.router.pending == nil ? .none : $0.router.pendingRefreshDue(now: .now, jitter: jitter()) }
+        await carryOut(due)
+        while true {
+            let target: RedisClusterNodeAddress
+            if let asking {
+                target = asking
+            } else if let master = state.withLock({ $0.router.route(slot: slot) }) {
+                target = master
+            } else {
+                let hasMap = state.withLock { $0.router.topology != nil }
+                await requestRefresh(hasMap ? .clusterDown : .initial)
+                if let master = state.withLock({ $0.router.route(slot: slot) }) {
+                    target = master
+                } else {
+                    try await backOff(
+                        &attempt, until: deadline,
+                        CacheError(.busy, hasMap ? "CLUSTERDOWN no Redis Cluster master serves slot \(slot)" : "no Redis Cluster node answered CLUSTER SHARDS")
+                    )
+                    continue
+                }
+            }
+            let client = try node(target)
+            let error: CacheError
+            do throws(CacheError) {
+                if asking != nil {
+                    return try await Self.asking { () async throws(CacheError) -> R in try await body(client) }
+                }
+                return try await body(client)
+            } catch let caught {
+                error = caught
+            }
+            asking = nil
+            switch RedisClusterFailure(error) {
+            case .moved(let movedSlot, let address):
+                redirections += 1
+                guard redirections <= configuration.maxRedirections else { throw Self.tooManyRedirections(error) }
+                let decision = state.withLock { $0.router.moved(slot: movedSlot, to: address, now: .now, jitter: jitter()) }
+                await carryOut(decision)
+            case .ask(_, let address):
+                redirections += 1
+                guard redirections <= configuration.maxRedirections else { throw Self.tooManyRedirections(error) }
+                state.withLock { $0.router.asked() }
+                asking = address
+            case .transient(let clusterDown):
+                if clusterDown { await requestRefresh(.clusterDown) }
+                try await backOff(&attempt, until: deadline, CacheError(.busy, error.message, underlying: error))
+            case .readOnly:
+                await requestRefresh(.readOnly)
+                try await backOff(&attempt, until: deadline, error)
+            case .notSent:
+                let decision = state.withLock { $0.router.connectionFailed(target, now: .now, jitter: jitter()) }
+                await carryOut(decision)
+                try await backOff(&attempt, until: deadline, error)
+            case .lost:
+                let decision = state.withLock { $0.router.connectionFailed(target, now: .now, jitter: jitter()) }
+                await carryOut(decision)
+                guard resendIfLost else { throw error }
+                try await backOff(&attempt, until: deadline, error)
+            case .other:
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` with every command it sends preceded by `ASKING` on the same connection.
+    private static func asking<R>(_ body: () async throws(CacheError) -> R) async throws(CacheError) -> R {
+        do {
+            return try await RedisClient.$askingRedirect.withValue(true) { try await body() }
+        } catch let error as CacheError {
+            throw error
+        } catch {
+            throw CacheError(.other, "\(error)", underlying: error)
+        }
+    }
+
+    /// Waits before the next attempt (doubling from the initial backoff), or throws `error` when
+    /// that would pass `deadline`.
+    private func backOff(_ attempt: inout Int, until deadline: ContinuousClock.Instant, _ error: CacheError) async throws(CacheError) {
+        let pause = min(configuration.maxRetryBackoff, configuration.initialRetryBackoff * (1 << min(attempt, 16)))
+        attempt += 1
+        guard ContinuousClock.now + pause < deadline else { throw error }
+        state.withLock { $0.router.retried() }
+        do {
+            try await Task.sleep(for: pause)
+        } catch {
+            throw CacheError(.cancelled, "cancelled while waiting to retry on the Redis Cluster")
+        }
+    }
+
+    private static func tooManyRedirections(_ error: CacheError) -> CacheError {
+        CacheError(.busy, "too many Redis Cluster redirections (last: \(error.message))", underlying: error)
+    }
+}

@@ -1,0 +1,300 @@
+import Foundation
+public import SpillwayRedis
+import Synchronization
+
+/// A real Redis Cluster for tests: `redis-server` processes in cluster mode on 127.0.0.1 and
+/// free ports (3 masters with one replica each by default), joined by
+/// `redis-cli --cluster create … --cluster-replicas 1 --cluster-yes`, each with its own
+/// directory under a fresh temporary one and a short `cluster-node-timeout`, and torn down
+/// afterwards (also when starting fails half-way).
+///
+/// ``start(_:)`` returns once every node reports `cluster_state:ok` with all slots assigned, knows
+/// every other node, and every replica's link to its master is up. Nothing is skipped: when
+/// `redis-server` or `redis-cli` is missing or the cluster does not form, it throws
+/// ``RedisServerError`` with the tools' output.
+public final class RedisClusterServer: Sendable {
+    /// How the cluster is started.
+    public struct Options: Sendable {
+        /// The options of every node (its `extraArguments` come before the cluster's own).
+        public var node: RedisServer.Options
+        /// The `redis-cli` binary: `SPILLWAY_REDIS_CLI` if set, else next to `redis-server`, else
+        /// the first on `PATH`.
+        public var cliExecutable: String
+        /// The number of masters (at least 3: `redis-cli` refuses fewer).
+        public var masters: Int
+        /// Replicas per master.
+        public var replicasPerMaster: Int
+        /// `cluster-node-timeout`: how long a node may be unreachable before it is failed over.
+        public var nodeTimeout: Duration
+        /// How long forming the cluster may take.
+        public var startTimeout: Duration
+
+        /// Creates options.
+        public init(
+            node: RedisServer.Options = RedisServer.Options(),
+            cliExecutable: String? = nil,
+            masters: Int = 3,
+            replicasPerMaster: Int = 1,
+            nodeTimeout: Duration = .milliseconds(2000),
+            startTimeout: Duration = .seconds(30)
+        ) {
+            self.node = node
+            self.cliExecutable = cliExecutable ?? Self.defaultCLI(next: node.executable)
+            self.masters = masters
+            self.replicasPerMaster = replicasPerMaster
+            self.nodeTimeout = nodeTimeout
+            self.startTimeout = startTimeout
+        }
+
+        static func defaultCLI(next server: String) -> String {
+            let environment = ProcessInfo.processInfo.environment
+            if let path = environment["SPILLWAY_REDIS_CLI"], !path.isEmpty { return path }
+            let sibling = URL(fileURLWithPath: server).deletingLastPathComponent().appendingPathComponent("redis-cli").path
+            if FileManager.default.isExecutableFile(atPath: sibling) { return sibling }
+            for directory in (environment["PATH"] ?? "").split(separator: ":") {
+                let candidate = "\(directory)/redis-cli"
+                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            }
+            return "/usr/bin/redis-cli"
+        }
+    }
+
+    /// The options the cluster runs with.
+    public let options: Options
+    /// Every node, masters first as `redis-cli` was given them (roles change with failovers:
+    /// ask ``roles()``).
+    public let nodes: [RedisServer]
+    /// The directory holding the nodes' files.
+    let directory: URL
+
+    /// Every node's address.
+    public var addresses: [RedisClusterNodeAddress] { nodes.map { RedisClusterNodeAddress(host: $0.host, port: $0.port) } }
+
+    /// `redis-cluster://[:password@]127.0.0.1:port,…` naming every node.
+    public var url: String {
+        let auth = options.node.password.map { ":\($0)@" } ?? ""
+        return "redis-cluster://\(auth)" + addresses.map(\.description).joined(separator: ",")
+    }
+
+    private init(options: Options, nodes: [RedisServer], directory: URL) {
+        self.options = options
+        self.nodes = nodes
+        self.directory = directory
+    }
+
+    /// Starts the nodes, creates the cluster and waits until it is healthy.
+    /// - Throws: ``RedisServerError`` when a tool is missing or the cluster does not form.
+    public static func start(_ options: Options = Options()) async throws -> RedisClusterServer {
+        guard options.masters >= 3 else { throw RedisServerError(message: "a Redis Cluster needs at least 3 masters", log: "") }
+        guard FileManager.default.isExecutableFile(atPath: options.cliExecutable) else {
+            throw RedisServerError(
+                message: "redis-cli not found at \(options.cliExecutable); install redis-tools (scripts/deps.sh) or set SPILLWAY_REDIS_CLI", log: ""
+            )
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var started: [RedisServer] = []
+        do {
+            let count = options.masters * (1 + options.replicasPerMaster)
+            for index in 0..<count {
+                var nodeOptions = options.node
+                nodeOptions.extraArguments += [
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(index).conf",
+                    "--cluster-node-timeout", String(options.nodeTimeout.milliseconds), "--dir", directory.path,
+                ]
+                if let password = options.node.password { nodeOptions.extraArguments += ["--masterauth", password] }
+                started.append(try await RedisServer.start(nodeOptions))
+            }
+            let cluster = RedisClusterServer(options: options, nodes: started, directory: directory)
+            var arguments = ["--cluster", "create"] + cluster.addresses.map(\.description)
+            arguments += ["--cluster-replicas", String(options.replicasPerMaster), "--cluster-yes"]
+            if let password = options.node.password { arguments += ["-a", password, "--no-auth-warning"] }
+            let (status, output) = try await runTool(options.cliExecutable, arguments, in: directory)
+            guard status == 0 else {
+                throw RedisServerError(message: "redis-cli --cluster create failed with status \(status)", log: output)
+            }
+            try await cluster.waitUntilHealthy(timeout: options.startTimeout)
+            return cluster
+        } catch {
+            for server in started { await server.stop() }
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+    }
+
+    /// Runs `body` with a fresh cluster, and tears it down afterwards whatever happens.
+    public static func withCluster<R>(_ options: Options = Options(), _ body: (RedisClusterServer) async throws -> R) async throws -> R {
+        let cluster = try await start(options)
+        do {
+            let result = try await body(cluster)
+            await cluster.stop()
+            return result
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+    }
+
+    /// Stops every node (SIGKILL) and removes the directory. Safe to call twice.
+    public func stop() async {
+        for server in nodes { await server.stop() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A cluster client seeded with every node. Close it when done.
+    public func makeClient(_ configure: (inout RedisClusterConfiguration) -> Void = { _ in }) throws -> RedisClusterClient {
+        var configuration = RedisClusterConfiguration(
+            seeds: addresses, node: RedisConfiguration(password: options.node.password, connectTimeout: .seconds(1))
+        )
+        configure(&configuration)
+        return try RedisClusterClient(configuration: configuration)
+    }
+
+    /// The node listening at `address`.
+    public func server(at address: RedisClusterNodeAddress) -> RedisServer? {
+        nodes.first { $0.port == address.port && $0.host == address.host }
+    }
+
+    /// Runs `body` with a single-node client of `server` (one connection), closing it after.
+    public func withNodeClient<R>(_ server: RedisServer, _ body: (RedisClient) async throws -> R) async throws -> R {
+        let client = try server.makeClient { $0.maxConnections = 1; $0.connectTimeout = .milliseconds(500) }
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    /// A node's role as `CLUSTER NODES` reports it.
+    public struct NodeRole: Sendable, Hashable {
+        /// The node's ID.
+        public var id: String
+        /// The node's address.
+        public var address: RedisClusterNodeAddress
+        /// Whether it is a master.
+        public var isMaster: Bool
+        /// A replica's master's ID.
+        public var masterID: String?
+        /// Whether the cluster flags it as failed (`fail` or `fail?`).
+        public var failing: Bool
+        /// The slot ranges a master serves.
+        public var slots: [ClosedRange<Int>]
+    }
+
+    /// The roles every node has, as `CLUSTER NODES` on the first reachable node reports them.
+    /// - Throws: when no node answers.
+    public func roles() async throws -> [NodeRole] {
+        var lastError: (any Error)?
+        for server in nodes {
+            do {
+                let text = try await withNodeClient(server) { try await $0.send("CLUSTER", "NODES").string ?? "" }
+                return Self.parseNodes(text)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? RedisServerError(message: "no cluster node answered CLUSTER NODES", log: "")
+    }
+
+    static func parseNodes(_ text: String) -> [NodeRole] {
+        text.split(whereSeparator: \.isNewline).compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 8 else { return nil }
+            let endpoint = fields[1].split(separator: "@")[0]
+            guard let address = RedisClusterNodeAddress(endpoint) else { return nil }
+            let flags = fields[2].split(separator: ",")
+            let slots: [ClosedRange<Int>] = fields.dropFirst(8).compactMap { field in
+                if field.hasPrefix("[") { return nil }  // a migration in progress, not a served range
+                let bounds = field.split(separator: "-").compactMap { Int($0) }
+                guard let first = bounds.first, let last = bounds.last, first <= last else { return nil }
+                return first...last
+            }
+            return NodeRole(
+                id: String(fields[0]), address: address, isMaster: flags.contains("master"),
+                masterID: fields[3] == "-" ? nil : String(fields[3]), failing: flags.contains("fail") || flags.contains("fail?"),
+                slots: slots
+            )
+        }
+    }
+
+    /// Polls until every running node reports `cluster_state:ok` with all 16,384 slots assigned
+    /// and agrees on one configuration, knows every node, and every replica's link is up.
+    /// - Throws: ``RedisServerError`` with the last state seen when `timeout` passes first.
+    public func waitUntilHealthy(timeout: Duration = .seconds(30), skipping down: Set<RedisClusterNodeAddress> = []) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while true {
+            var healthy = true
+            var views: Set<String> = []
+            for server in nodes where !down.contains(RedisClusterNodeAddress(host: server.host, port: server.port)) {
+                do {
+                    let (info, replication, nodesText) = try await withNodeClient(server) { client in
+                        (
+                            try await client.send("CLUSTER", "INFO").string ?? "", try await client.send("INFO", "replication").string ?? "",
+                            try await client.send("CLUSTER", "NODES").string ?? ""
+                        )
+                    }
+                    // Every node must see the same masters serving the same slots.
+                    views.insert(
+                        Self.parseNodes(nodesText).filter { $0.isMaster && !$0.slots.isEmpty }
+                            .map { "\($0.address):\($0.slots.map { "\($0.lowerBound)-\($0.upperBound)" })" }.sorted().joined(separator: " ")
+                    )
+                    let ok =
+                        info.contains("cluster_state:ok") && info.contains("cluster_slots_assigned:16384")
+                        && info.contains("cluster_slots_ok:16384") && info.contains("cluster_known_nodes:\(nodes.count)")
+                    let linked = !replication.contains("role:slave") || replication.contains("master_link_status:up")
+                    if !(ok && linked) {
+                        healthy = false
+                        last = "\(server.port): \(info.prefix(200)) \(linked ? "" : "replica link down")"
+                        break
+                    }
+                } catch {
+                    healthy = false
+                    last = "\(server.port): \(error)"
+                    break
+                }
+            }
+            if healthy && views.count > 1 {
+                healthy = false
+                last = "nodes disagree on the masters: \(views)"
+            }
+            if healthy { return }
+            guard ContinuousClock.now < deadline else {
+                throw RedisServerError(message: "the Redis Cluster did not become healthy within \(timeout)", log: last)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Runs a tool to its end, its output in a file under `directory`.
+    static func runTool(_ executable: String, _ arguments: [String], in directory: URL) async throws -> (Int32, String) {
+        let outputURL = directory.appendingPathComponent("tool-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: outputURL)
+        defer { try? handle.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = handle
+        process.standardError = handle
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: RedisServerError(message: "cannot run \(executable): \(error)", log: ""))
+            }
+        }
+        let output = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+        return (status, output)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
