@@ -59,7 +59,11 @@ struct BlockingIOTests {
             }
         }
         // Wait (off the cooperative pool) until the work is blocked, then cancel the caller.
-        await withCheckedContinuation { c in DispatchQueue.global().async { started.wait(); c.resume() } }
+        await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                started.wait(); c.resume()
+            }
+        }
         task.cancel()
         let result = await task.result
         guard case .failure(let error) = result else {
@@ -69,7 +73,11 @@ struct BlockingIOTests {
         }
         #expect((error as? CacheError)?.code == .cancelled)
         release.signal()
-        await withCheckedContinuation { c in DispatchQueue.global().async { abandoned.wait(); c.resume() } }
+        await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                abandoned.wait(); c.resume()
+            }
+        }
         #expect(abandonedValue.value == true, "the abandoned result (7) was handed over")
     }
 
