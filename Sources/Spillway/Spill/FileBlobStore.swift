@@ -26,11 +26,12 @@ import Darwin
 /// - Every system error is a `.blobStore` ``CacheError`` whose message names the `errno`
 ///   (`ENOSPC`, `EACCES`, `EROFS`, ...) and whose `underlying` is a ``BlobIOError``.
 ///
-/// The store holds no state in memory and is safe to share. Its blocking file I/O runs on a
-/// Dispatch worker thread, never on the caller's (an `fsync` must not stall an event loop and
-/// every Redis connection on it), and a cancelled caller (a ``CacheContext`` deadline) stops
-/// waiting at once with `.cancelled`; a blob whose write finishes after its caller left is
-/// deleted. See ``BlockingIO``.
+/// The store holds no state in memory and is safe to share. Its blocking file I/O (`open`,
+/// `write`, `fsync`, `rename`, `read`) runs on ``BlobIOQueue``'s threads, never on the calling
+/// task's thread: a request task running on a NIO event loop (as docs/REDIS.md recommends) does
+/// not stall that loop's Redis connections while a blob is written and synced. A caller cancelled
+/// by its deadline stops waiting at once with `.cancelled`; a blob whose write finishes after its
+/// caller left is deleted.
 public struct FileBlobStore: BlobStore {
     /// The store's name, written into pointers.
     public let name: String
@@ -40,6 +41,8 @@ public struct FileBlobStore: BlobStore {
     /// name itself survives a power loss. Off by default: for a cache, a rename lost in a crash
     /// is a counted miss, never wrong bytes (the file is `fsync`ed before the rename either way).
     public let syncDirectories: Bool
+    /// Called on the I/O thread before each operation's file I/O (tests check where it runs).
+    package var ioHook: (@Sendable () -> Void)?
 
     static let fileMagic: [UInt8] = Array("SPWBLOB".utf8) + [1]
     static let headerFixedSize = 36
@@ -98,7 +101,7 @@ public struct FileBlobStore: BlobStore {
 
     public func put(_ content: ByteBuffer, metadata: BlobMetadata) async throws(CacheError) -> BlobID {
         // A blob written for a caller that gave up (its deadline) is deleted, not left behind.
-        try await BlockingIO.run { () throws(CacheError) -> BlobID in
+        try await offload { () throws(CacheError) in
             try putSync(content, metadata: metadata)
         } abandoned: { id in
             _ = try? deleteSync(id)
@@ -106,17 +109,35 @@ public struct FileBlobStore: BlobStore {
     }
 
     public func get(_ id: BlobID) async throws(CacheError) -> ByteBuffer? {
-        try await BlockingIO.run { () throws(CacheError) -> ByteBuffer? in try getSync(id) }
+        try await offload { () throws(CacheError) in try getSync(id) }
     }
 
     @discardableResult
     public func delete(_ id: BlobID) async throws(CacheError) -> Bool {
-        try await BlockingIO.run { () throws(CacheError) -> Bool in try deleteSync(id) }
+        try await offload { () throws(CacheError) in try deleteSync(id) }
     }
 
     @discardableResult
     public func setExpiry(_ id: BlobID, _ expiresAt: BlobTimestamp?) async throws(CacheError) -> Bool {
-        try await BlockingIO.run { () throws(CacheError) -> Bool in try setExpirySync(id, expiresAt) }
+        try await offload { () throws(CacheError) in try setExpirySync(id, expiresAt) }
+    }
+
+    public func scan(after cursor: BlobID?, limit: Int) async throws(CacheError) -> BlobScanPage {
+        try await offload { () throws(CacheError) in try scanSync(after: cursor, limit: limit) }
+    }
+
+    /// Runs blocking file I/O on ``BlobIOQueue``, off the calling task's thread (an event loop
+    /// must not wait for an `fsync`), then resumes the caller with its result. A cancelled caller
+    /// (its deadline) stops waiting at once; `abandoned` gets what the I/O made after it left.
+    func offload<T: Sendable>(
+        _ body: @escaping @Sendable () throws(CacheError) -> T, abandoned: @escaping @Sendable (T) -> Void = { _ in }
+    ) async throws(CacheError) -> T {
+        let hook = ioHook
+        return try await BlobIOQueue.run(
+            { () throws(CacheError) -> T in
+                hook?()
+                return try body()
+            }, abandoned: abandoned)
     }
 
     func deleteSync(_ id: BlobID) throws(CacheError) -> Bool {
@@ -137,10 +158,6 @@ public struct FileBlobStore: BlobStore {
         guard written == 8 else { throw Self.ioError("pwrite", path, written < 0 ? errno : EIO) }
         guard fsync(fd) == 0 else { throw Self.ioError("fsync", path, errno) }
         return true
-    }
-
-    public func scan(after cursor: BlobID?, limit: Int) async throws(CacheError) -> BlobScanPage {
-        try await BlockingIO.run { () throws(CacheError) -> BlobScanPage in try scanSync(after: cursor, limit: limit) }
     }
 
     func scanSync(after cursor: BlobID?, limit: Int) throws(CacheError) -> BlobScanPage {

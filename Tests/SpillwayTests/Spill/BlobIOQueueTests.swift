@@ -7,41 +7,10 @@ import SpillwayTesting
 import Synchronization
 import Testing
 
-/// Blob I/O leaves the caller's thread (an event loop must never wait on a disk), and a
-/// deadline reaches a caller waiting on a slow disk.
-@Suite("Blob store I/O off the caller's thread")
-struct BlockingIOTests {
-    @Test("a FileBlobStore write from a task on an event loop runs on another thread; the loop stays free meanwhile")
-    func offTheLoop() async throws {
-        let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let executor = EventLoopTaskExecutor(eventLoop: loop)
-        let release = DispatchSemaphore(value: 0)
-        let workOnLoop = SharedFlag()
-        try await withTaskExecutorPreference(executor) {
-            #expect(loop.inEventLoop, "the caller runs on the loop")
-            async let result: Int = BlockingIO.run { () throws(CacheError) -> Int in
-                workOnLoop.set(loop.inEventLoop)
-                release.wait()  // a disk that takes its time
-                return 42
-            }
-            // While the work blocks, the loop still runs other jobs.
-            let ran = try await loop.submit { true }.get()
-            #expect(ran)
-            release.signal()
-            #expect(try await result == 42)
-        }
-        #expect(workOnLoop.value == false, "the blocking work did not run on the loop")
-
-        // And the real store, called from the loop, round-trips.
-        let store = try FileBlobStore.temporary(name: "io")
-        defer { try? store.removeAll() }
-        try await withTaskExecutorPreference(executor) {
-            let id = try await store.put(ByteBuffer(string: "payload"), metadata: BlobMetadata(createdAt: BlobClock.wallNow(), expiresAt: nil))
-            #expect(try await store.get(id) == ByteBuffer(string: "payload"))
-            #expect(try await store.delete(id))
-        }
-    }
-
+/// A deadline reaches a caller waiting on a slow disk, and a blob store that cannot be read
+/// costs a read a miss. (That the I/O leaves the caller's thread: `FileBlobStoreOffloadTests`.)
+@Suite("Blob store I/O: deadlines and failed reads")
+struct BlobIOQueueTests {
     @Test("a cancelled caller stops waiting on a blocked disk at once; what the work made is handed to abandoned")
     func cancelledWait() async throws {
         let release = DispatchSemaphore(value: 0)
@@ -49,7 +18,7 @@ struct BlockingIOTests {
         let abandonedValue = SharedFlag()
         let started = DispatchSemaphore(value: 0)
         let task = Task { () async throws -> Int in
-            try await BlockingIO.run { () throws(CacheError) -> Int in
+            try await BlobIOQueue.run { () throws(CacheError) -> Int in
                 started.signal()
                 release.wait()
                 return 7

@@ -1,30 +1,35 @@
-import Dispatch
+internal import Dispatch
 import Synchronization
 
-/// Runs blocking file I/O (`open`, `write`, `fsync`, `rename`) on a Dispatch worker thread, so
-/// that a slow disk stalls neither the caller's thread (a Swift concurrency thread, or an event
-/// loop when request tasks run there, as docs/REDIS.md recommends) nor the Redis connections that
-/// share it.
+/// Where ``FileBlobStore`` does its blocking file I/O: a concurrent dispatch queue whose threads
+/// are not the caller's (not an event loop, not Swift's cooperative pool). An `fsync` that takes
+/// milliseconds blocks one of these threads while the caller's thread goes on serving others.
 ///
 /// The wait honours cancellation: a cancelled caller (a ``CacheContext`` deadline, through
 /// ``GuardedCache``) gets `.cancelled` at once, while the work, which a blocked system call
 /// cannot abandon, finishes on its thread. What it produced then belongs to nobody and is given
 /// to `abandoned` (a blob written for a caller that left is deleted there, so it is not an
-/// orphan). Dispatch rather than NIO's thread pool keeps the core free of NIOPosix.
-enum BlockingIO {
+/// orphan).
+///
+/// Dispatch (part of the Swift toolchain) is used rather than NIO's `NIOThreadPool`, which lives
+/// in NIOPosix: the core, and so the build plugin's tool, must not depend on NIOPosix
+/// (scripts/check-plugin-deps.sh).
+package enum BlobIOQueue {
+    static let queue = DispatchQueue(label: "spillway.blob-io", qos: .utility, attributes: .concurrent)
+
     private enum State<T> {
         case idle
         case waiting(CheckedContinuation<T, any Error>)
         case finished
     }
 
-    /// Runs `work` on a worker thread and returns its result.
+    /// Runs `work` on the queue and returns (or throws) its result to the waiting task.
     /// - Parameters:
     ///   - work: the blocking work.
     ///   - abandoned: called on the worker thread with `work`'s result when the caller was
     ///     cancelled before it finished.
     /// - Throws: what `work` throws, or `.cancelled` when the calling task is cancelled first.
-    static func run<T: Sendable>(
+    package static func run<T: Sendable>(
         _ work: @escaping @Sendable () throws(CacheError) -> T,
         abandoned: @escaping @Sendable (T) -> Void = { _ in }
     ) async throws(CacheError) -> T {
@@ -45,7 +50,7 @@ enum BlockingIO {
                         continuation.resume(throwing: cancelled)
                         return
                     }
-                    DispatchQueue.global().async {
+                    queue.async {
                         let result = Result<T, CacheError> { () throws(CacheError) -> T in try work() }
                         let waiting = state.withLock { s -> CheckedContinuation<T, any Error>? in
                             guard case .waiting(let c) = s else { return nil }
