@@ -120,3 +120,21 @@ def test_garbage_gets_an_error_and_a_closed_connection(stack):
             data += chunk
     assert data.startswith(b"+PONG\r\n-ERR") and data.endswith(b"\r\n")
     assert stack.proxy.ping()
+
+
+def test_resp3_clients_speak_resp3_through_the_proxy(clean):
+    r = redis.Redis(port=clean.proxy_port, protocol=3)
+    assert r.client_info()["resp"] == "3"  # HELLO 3 passed through
+    assert r.set("k", "v") and r.get("k") == b"v"
+    r.hset("h", mapping={"a": "1"})
+    assert r.hgetall("h") == {b"a": b"1"}
+    assert r.zadd("z", {"m": 1.5}) == 1 and r.zscore("z", "m") == 1.5
+    big = os.urandom(300 * 1024)
+    assert r.set("big3", big) and r.get("big3") == big
+    p = r.pubsub()
+    p.subscribe("resp3")
+    assert p.get_message(timeout=2)["type"] == "subscribe"
+    assert r.publish("resp3", "pushed") == 1
+    message = p.get_message(timeout=2)
+    assert message["type"] == "message" and message["data"] == b"pushed"
+    p.close()

@@ -58,6 +58,12 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
+    /// How many times the upstream's key specifications were read: once at start, and once
+    /// more each time the proxy's own metadata connection had to be reopened.
+    public var keySpecificationLoads: Int {
+        get async { await keys.loads }
+    }
+
     /// Reads the upstream's key specifications, listens, and serves until graceful shutdown or
     /// cancellation.
     /// - Throws: `.connection` when the upstream cannot be reached at start or the address

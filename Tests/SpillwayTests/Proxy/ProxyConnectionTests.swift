@@ -40,7 +40,7 @@ struct ProxyConnectionTests {
 
     /// Runs a connection on testing streams; `script` plays the client and the upstream.
     func withConnection(
-        rules: ProxyRules = ProxyRules(policies: PolicyTable()),
+        rules: ProxyRules = ProxyRules(policies: PolicyTable()), handshake: [ProxyRequest] = [],
         _ script: (
             _ client: NIOAsyncChannelInboundStream<ProxyInbound>.TestSource, _ toClient: NIOAsyncChannelOutboundWriter<ByteBuffer>.TestSink,
             _ upstream: NIOAsyncChannelInboundStream<[RESPValue]>.TestSource, _ toUpstream: NIOAsyncChannelOutboundWriter<ByteBuffer>.TestSink
@@ -50,7 +50,7 @@ struct ProxyConnectionTests {
         let (clientOut, toClient) = NIOAsyncChannelOutboundWriter<ByteBuffer>.makeTestingWriter()
         let (upIn, upstream) = NIOAsyncChannelInboundStream<[RESPValue]>.makeTestingStream()
         let (upOut, toUpstream) = NIOAsyncChannelOutboundWriter<ByteBuffer>.makeTestingWriter()
-        let connection = ProxyConnection(rules: rules, keys: StaticKeySource(CommandKeyTable(commandReply: KeySpecFixtures.reply(resp3: false))))
+        let connection = ProxyConnection(rules: rules, keys: StaticKeySource(CommandKeyTable(commandReply: KeySpecFixtures.reply(resp3: false))), handshake: handshake)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 await connection.run(
@@ -116,6 +116,31 @@ struct ProxyConnectionTests {
             while let chunk = await answered.next() { all += String(buffer: chunk) }
             #expect(all.hasPrefix("$1\r\n1\r\n-ERR CLIENT REPLY OFF is not supported"))
             #expect(all.hasSuffix("$1\r\n2\r\n"))
+        }
+    }
+
+    @Test("the proxy's own AUTH goes first and answers nothing; a refused one reaches the client as an error and ends the connection")
+    func handshake() async throws {
+        try await withConnection(handshake: [ProxyRequest("AUTH", "pw")]) { client, toClient, upstream, toUpstream in
+            var written = toUpstream.makeAsyncIterator()
+            var answered = toClient.makeAsyncIterator()
+            #expect(String(buffer: try #require(await written.next())) == "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n")
+            client.yield(.requests([ProxyRequest("PING")]))
+            _ = try #require(await written.next())
+            upstream.yield([.simpleString(ByteBuffer(string: "OK")), .simpleString(ByteBuffer(string: "PONG"))])
+            #expect(String(buffer: try #require(await answered.next())) == "+PONG\r\n")
+            client.finish()
+            #expect(await answered.next() == nil)
+        }
+        try await withConnection(handshake: [ProxyRequest("AUTH", "pw")]) { client, toClient, upstream, toUpstream in
+            var written = toUpstream.makeAsyncIterator()
+            var answered = toClient.makeAsyncIterator()
+            _ = try #require(await written.next())
+            upstream.yield([.error(ByteBuffer(string: "WRONGPASS invalid username-password pair"))])
+            let reply = String(buffer: try #require(await answered.next()))
+            #expect(reply.hasPrefix("-ERR spillway proxy: upstream refused AUTH: WRONGPASS"))
+            #expect(await answered.next() == nil)
+            client.finish()
         }
     }
 }

@@ -79,6 +79,13 @@ struct ProxyRedisTests {
                 let evalKey = try await client.send(Self.command(["EVAL", "return redis.call('STRLEN', KEYS[1])", "1", longKey]))
                 #expect(evalKey == .integer(7))
 
+                // SORT … STORE has an incomplete key spec: COMMAND GETKEYS finds the destination.
+                _ = try await client.send(Self.command(["RPUSH", "src", "3", "1", "2"]))
+                let destination = "sorted:" + String(repeating: "d", count: 300)
+                #expect(try await client.send(Self.command(["SORT", "src", "STORE", destination])) == .integer(3))
+                let sortedKey = KeyHasher().hashed(CacheKey(destination), maxKeyBytes: 128)
+                #expect(try await direct.send(Self.command(["LRANGE", sortedKey.string, "0", "-1"])) == .array(["1", "2", "3"].map { .bulkString(ByteBuffer(string: $0)) }))
+
                 // BLPOP's reply names the client's key, not the hashed one.
                 let queue = "queue:" + String(repeating: "j", count: 500)
                 _ = try await other.send(Self.command(["RPUSH", queue, "job"]))

@@ -146,4 +146,36 @@ struct ProxyRulesTests {
         #expect(rules.stats.count(.writesShed) == 0)
         #expect(rules.stats.count(.oomPassed) == 7)
     }
+
+    @Test("a command with incomplete key specs asks COMMAND GETKEYS, or passes unchanged when told to")
+    func getKeysFallback() async throws {
+        let long = String(repeating: "s", count: 100)
+        let request = ProxyRequest("SORT", "src", "STORE", long)
+        let asking = rules(spill: false)
+        let asked = await asking.rewrite(request, route: nil, table: Self.table) { command throws(CacheError) in
+            #expect(command == request)
+            return [ByteBuffer(string: "src"), ByteBuffer(string: long)]
+        }
+        let (sorted, _) = try #require(forwarded(asked))
+        #expect(sorted.arguments[3].readableBytes <= 64)
+        #expect(asking.stats.count(.getKeysLookups) == 1)
+        var passing = rules(spill: false)
+        passing.incompleteKeySpecs = .pass
+        let passed = await passing.rewrite(request, route: nil, table: Self.table) { _ throws(CacheError) in
+            Issue.record("GETKEYS asked in pass mode")
+            return []
+        }
+        let (unchanged, _) = try #require(forwarded(passed))
+        #expect(unchanged.arguments[3] == ByteBuffer(string: long))
+    }
+
+    @Test("the client's name selects its route: a route that says onOOM: fail never sheds")
+    func routeByClientName() async throws {
+        let rules = ProxyRules(policies: PolicyTable(routes: ["locks": PolicyOverrides(onOOM: .fail)]))
+        let oom: RESPValue = .error(ByteBuffer(string: "OOM command not allowed when used memory > 'maxmemory'."))
+        let (_, named) = try #require(forwarded(await rules.rewrite(ProxyRequest("SET", "k", "v"), route: "locks", table: Self.table) { _ throws(CacheError) in [] }))
+        #expect(await rules.apply(named, to: oom) == oom)
+        let (_, anonymous) = try #require(forwarded(await rules.rewrite(ProxyRequest("SET", "k", "v"), route: nil, table: Self.table) { _ throws(CacheError) in [] }))
+        #expect(await rules.apply(anonymous, to: oom) == .simpleString(ByteBuffer(string: "OK")))
+    }
 }
