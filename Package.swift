@@ -208,6 +208,10 @@ if ProcessInfo.processInfo.environment["SPILLWAY_BENCHMARKS"] != nil {
     package.targets.append(
         .executableTarget(name: "RedisAllocProbe", dependencies: ["Spillway", "SpillwayRedis", "SpillwayTesting"], path: "Benchmarks/RedisAllocProbe")
     )
+    // A plain release executable that decodes one big RESP reply, for an instruction profiler.
+    package.targets.append(
+        .executableTarget(name: "RESPDecodeProbe", dependencies: ["SpillwayRedis", .product(name: "NIOCore", package: "swift-nio")], path: "Benchmarks/RESPDecodeProbe")
+    )
     // A plain release executable, not a package-benchmark suite: it compares against `xxhsum -b`.
     package.targets.append(
         .executableTarget(name: "XXHashBench", dependencies: ["Spillway", "SpillwayTesting"], path: "Benchmarks/XXHashBench")

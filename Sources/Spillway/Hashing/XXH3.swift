@@ -23,28 +23,32 @@ public struct XXH128Digest: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The canonical big-endian 16 bytes.
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         (0..<16).map { i in UInt8(truncatingIfNeeded: (i < 8 ? high >> (56 - 8 * i) : low >> (56 - 8 * (i - 8)))) }
     }
 
     /// Writes the 32 hex digits into `buffer` (which must hold at least 32 bytes).
     @inlinable
-    public func writeHex(into buffer: UnsafeMutableRawBufferPointer) {
+    package func writeHex(into buffer: UnsafeMutableRawBufferPointer) {
         precondition(buffer.count >= 32)
         XXH3.writeHex(high, into: buffer, at: 0)
         XXH3.writeHex(low, into: buffer, at: 16)
     }
 }
 
-/// A secret for keyed XXH3 hashing, derived from deployment key material.
+/// A secret for keyed XXH3 hashing, derived from deployment key material: what
+/// ``KeyHasher/init(secret:readablePrefixBytes:)`` and ``ValueSpill`` take as the deployment
+/// secret.
 ///
-/// A keyed hash means that nobody without the secret can craft keys that collide.
+/// A keyed hash means that nobody without the secret can craft keys that collide. Derive it with
+/// `XXH3Secret(keyMaterial:)` from a secret of your deployment; the hash functions themselves
+/// are an implementation detail of the package.
 public struct XXH3Secret: Sendable, Hashable {
     /// The secret bytes (at least 136, the XXH3 minimum).
-    public let bytes: [UInt8]
+    @usableFromInline package let bytes: [UInt8]
 
     /// The size of a derived secret.
-    public static let derivedSize = 192
+    package static let derivedSize = 192
 
     /// Derives a secret from key material of any length with `XXH3_generateSecret`.
     public init(keyMaterial: some Collection<UInt8>) {
@@ -63,7 +67,7 @@ public struct XXH3Secret: Sendable, Hashable {
 
     /// Uses raw secret bytes as they are.
     /// - Throws: `.invalidArgument` when there are fewer than 136 bytes.
-    public init(raw: [UInt8]) throws(CacheError) {
+    package init(raw: [UInt8]) throws(CacheError) {
         guard raw.count >= 136 else {
             throw CacheError(.invalidArgument, "an XXH3 secret needs at least 136 bytes, got \(raw.count)")
         }
@@ -73,18 +77,22 @@ public struct XXH3Secret: Sendable, Hashable {
 
 /// XXH3 hashing through the system libxxhash: 64- and 128-bit, seeded or keyed, one-shot or
 /// streaming. Every entry point reads the caller's bytes in place, with no copy.
-public enum XXH3 {
+///
+/// `package`, not `public`: the key hasher and the spill use it; users only choose the secret
+/// (``XXH3Secret``). Tests and benchmarks of this package reach it through `package` access.
+@usableFromInline
+package enum XXH3 {
     // MARK: 64-bit
 
     /// XXH3-64 of raw bytes with a seed (0 is the unseeded hash `xxhsum -H3` prints).
     @inlinable
-    public static func hash64(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+    package static func hash64(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
         _hash64(bytes.baseAddress, bytes.count, seed)
     }
 
     /// XXH3-64 of raw bytes keyed by a secret.
     @inlinable
-    public static func hash64(_ bytes: UnsafeRawBufferPointer, secret: XXH3Secret) -> UInt64 {
+    package static func hash64(_ bytes: UnsafeRawBufferPointer, secret: XXH3Secret) -> UInt64 {
         secret.bytes.withUnsafeBytes { s in _hash64Secret(bytes.baseAddress, bytes.count, s) }
     }
 
@@ -92,13 +100,13 @@ public enum XXH3 {
 
     /// XXH3-128 of raw bytes with a seed (0 is the unseeded hash `xxhsum -H2` prints).
     @inlinable
-    public static func hash128(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> XXH128Digest {
+    package static func hash128(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0) -> XXH128Digest {
         _hash128(bytes.baseAddress, bytes.count, seed)
     }
 
     /// XXH3-128 of raw bytes keyed by a secret.
     @inlinable
-    public static func hash128(_ bytes: UnsafeRawBufferPointer, secret: XXH3Secret) -> XXH128Digest {
+    package static func hash128(_ bytes: UnsafeRawBufferPointer, secret: XXH3Secret) -> XXH128Digest {
         secret.bytes.withUnsafeBytes { s in _hash128Secret(bytes.baseAddress, bytes.count, s) }
     }
 
@@ -106,55 +114,55 @@ public enum XXH3 {
 
     /// XXH3-64 of a byte array.
     @inlinable
-    public static func hash64(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
+    package static func hash64(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
         bytes.withUnsafeBytes { hash64($0, seed: seed) }
     }
 
     /// XXH3-64 of a buffer's readable bytes.
     @inlinable
-    public static func hash64(_ buffer: ByteBuffer, seed: UInt64 = 0) -> UInt64 {
+    package static func hash64(_ buffer: ByteBuffer, seed: UInt64 = 0) -> UInt64 {
         buffer.withUnsafeReadableBytes { hash64($0, seed: seed) }
     }
 
     /// XXH3-64 of a string's UTF-8 bytes.
     @inlinable
-    public static func hash64(_ string: String, seed: UInt64 = 0) -> UInt64 {
+    package static func hash64(_ string: String, seed: UInt64 = 0) -> UInt64 {
         withUTF8(string) { hash64($0, seed: seed) }
     }
 
     /// XXH3-128 of a byte array.
     @inlinable
-    public static func hash128(_ bytes: [UInt8], seed: UInt64 = 0) -> XXH128Digest {
+    package static func hash128(_ bytes: [UInt8], seed: UInt64 = 0) -> XXH128Digest {
         bytes.withUnsafeBytes { hash128($0, seed: seed) }
     }
 
     /// XXH3-128 of a buffer's readable bytes.
     @inlinable
-    public static func hash128(_ buffer: ByteBuffer, seed: UInt64 = 0) -> XXH128Digest {
+    package static func hash128(_ buffer: ByteBuffer, seed: UInt64 = 0) -> XXH128Digest {
         buffer.withUnsafeReadableBytes { hash128($0, seed: seed) }
     }
 
     /// XXH3-128 of a buffer's readable bytes, keyed.
     @inlinable
-    public static func hash128(_ buffer: ByteBuffer, secret: XXH3Secret) -> XXH128Digest {
+    package static func hash128(_ buffer: ByteBuffer, secret: XXH3Secret) -> XXH128Digest {
         buffer.withUnsafeReadableBytes { hash128($0, secret: secret) }
     }
 
     /// XXH3-128 of a string's UTF-8 bytes.
     @inlinable
-    public static func hash128(_ string: String, seed: UInt64 = 0) -> XXH128Digest {
+    package static func hash128(_ string: String, seed: UInt64 = 0) -> XXH128Digest {
         withUTF8(string) { hash128($0, seed: seed) }
     }
 
     /// XXH3-128 of a byte array, keyed.
     @inlinable
-    public static func hash128(_ bytes: [UInt8], secret: XXH3Secret) -> XXH128Digest {
+    package static func hash128(_ bytes: [UInt8], secret: XXH3Secret) -> XXH128Digest {
         bytes.withUnsafeBytes { hash128($0, secret: secret) }
     }
 
     /// XXH3-128 of a string's UTF-8 bytes, keyed.
     @inlinable
-    public static func hash128(_ string: String, secret: XXH3Secret) -> XXH128Digest {
+    package static func hash128(_ string: String, secret: XXH3Secret) -> XXH128Digest {
         withUTF8(string) { hash128($0, secret: secret) }
     }
 

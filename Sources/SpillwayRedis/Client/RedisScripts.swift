@@ -1,5 +1,8 @@
 /// The Lua scripts the client runs on the server.
-public enum RedisScripts {
+///
+/// `package`: how ``RedisClient`` implements a throttle step or a write that returns the old
+/// value's head is its own business; tests of this package reach the scripts directly.
+package enum RedisScripts {
     /// One atomic GCRA step, deciding exactly as `GCRA.step` in Spillway's core.
     ///
     /// `KEYS[1]`: the limiter key. `ARGV`: emission interval (ns), capacity, cost, and optionally
@@ -8,7 +11,7 @@ public enum RedisScripts {
     /// epoch, in decimal. Lua numbers are doubles, so the script never adds two epoch times: it
     /// works on seconds and nanoseconds separately and on differences, which stay exact below
     /// 2^53 ns (104 days). Replies `{allowed, remaining, retryAfterNs, resetAfterNs}`.
-    public static let gcra = """
+    package static let gcra = """
         local interval = tonumber(ARGV[1])
         local capacity = tonumber(ARGV[2])
         local cost = tonumber(ARGV[3])
@@ -45,7 +48,7 @@ public enum RedisScripts {
 
     /// The SHA-1 of ``previousHead`` (what `SCRIPT LOAD` returns; a test checks it), so the
     /// client's first call can be one `EVAL` that also loads it, and later ones `EVALSHA`.
-    public static let previousHeadSHA1 = "785b5ea3bdb40b0674a0d213cf8b647e780b45a8"
+    package static let previousHeadSHA1 = "785b5ea3bdb40b0674a0d213cf8b647e780b45a8"
 
     /// A `SET`, `DEL` or `PEXPIRE` that also returns, atomically, only the first bytes (the
     /// head) of the value the key held before: what ``CacheCapabilities/returnsPreviousHead``
@@ -61,7 +64,7 @@ public enum RedisScripts {
     /// It has no shebang on purpose: the server then checks OOM only when the script calls a
     /// write that needs memory (`SET`), so `del` and `pexpire` keep working at `maxmemory` as
     /// `DEL` and `PEXPIRE` do, and a refused `SET` fails the script with the `-OOM` error.
-    public static let previousHead = """
+    package static let previousHead = """
         local t = redis.call('TYPE', KEYS[1])['ok']
         local n = tonumber(ARGV[2])
         local head = ''

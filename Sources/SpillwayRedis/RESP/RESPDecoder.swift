@@ -40,8 +40,8 @@ public struct RESPDecoder: Sendable {
         public var maxReplyBytes: Int
 
         /// What one element of an aggregate is counted at against ``maxReplyBytes`` on top of
-        /// its wire bytes: the size of a decoded ``RESPValue``. Four million nulls (12 MB on the
-        /// wire) thus count as about 220 MB.
+        /// its wire bytes: the size of a decoded ``RESPValue`` (24 bytes on 64-bit platforms).
+        /// Four million nulls (12 MB on the wire) thus count as about 108 MB.
         public static var elementOverhead: Int { MemoryLayout<RESPValue>.stride }
 
         /// Creates limits.
@@ -163,9 +163,12 @@ extension RESPDecoder {
         mutating func add(_ value: RESPValue) {
             remaining -= 1
             switch kind {
-            case .array, .set, .push: elements.append(value)
+            case .array, .set, .push:
+                if elements.count == elements.capacity { Self.grow(&elements, toHold: elements.count + 1 + remaining) }
+                elements.append(value)
             case .map:
                 if let pending = key {
+                    if entries.count == entries.capacity { Self.grow(&entries, toHold: entries.count + 1 + remaining / 2) }
                     entries.append(RESPMapEntry(key: pending, value: value))
                     key = nil
                 } else {
@@ -173,6 +176,14 @@ extension RESPDecoder {
                 }
             case .attribute: break  // read and discarded
             }
+        }
+
+        /// Doubles a full array's room, but never past the `total` its header declared: the
+        /// finished reply holds no spare capacity (a 400,000-element array would otherwise
+        /// grow to 699,040 slots). Each doubling is bounded by the elements already received, so
+        /// a header alone still reserves nothing it has not been sent.
+        static func grow<Element>(_ array: inout [Element], toHold total: Int) {
+            array.reserveCapacity(min(total, max(2 * array.capacity, 16)))
         }
 
         /// The finished value; `nil` for an attribute (it annotates the value that follows).
@@ -221,8 +232,9 @@ extension RESPDecoder {
         /// so far is kept in `open`).
         mutating func next() throws(CacheError) -> RESPValue? {
             while true {
-                // Close every aggregate that has all its elements.
-                if let last = open.last, last.remaining == 0 {
+                // Close every aggregate that has all its elements (read in place: a copy of the
+                // frame would retain its element array on every element).
+                if !open.isEmpty, open[open.count - 1].remaining == 0 {
                     let frame = open.removeLast()
                     guard let value = frame.finished() else { continue }  // an attribute
                     if let top = try deliver(value) { return top }

@@ -22,7 +22,10 @@ public enum RESPValue: Sendable, Hashable {
     /// `(` — an integer too big for 64 bits, as its decimal digits.
     case bigNumber(ByteBuffer)
     /// `=len` — a verbatim string; `format` is its three-letter type (`txt`, `mkd`).
-    case verbatimString(format: ByteBuffer, ByteBuffer)
+    ///
+    /// Boxed (`indirect`), so that the other cases set the size of every value: one
+    /// `ByteBuffer`, not two. A big array reply holds one ``RESPValue`` per element.
+    indirect case verbatimString(format: ByteBuffer, ByteBuffer)
     /// `*n` — an ordered list.
     case array([RESPValue])
     /// `~n` — an unordered set (kept in wire order).

@@ -171,8 +171,8 @@ struct RESPDecoderTests {
     }
 
     /// `count` elements of `element`, as an array reply, in reads of `readSize` bytes.
-    static func arrayReply(_ count: Int, element: String, readSize: Int) -> [ByteBuffer] {
-        var whole = ByteBuffer(string: "*\(count)\r\n")
+    static func arrayReply(_ count: Int, element: String, readSize: Int, header: String = "*") -> [ByteBuffer] {
+        var whole = ByteBuffer(string: "\(header)\(count)\r\n")
         let one = ByteBuffer(string: element)
         for _ in 0..<count { whole.writeImmutableBuffer(one) }
         var reads: [ByteBuffer] = []
@@ -200,6 +200,39 @@ struct RESPDecoderTests {
         #expect(elements.count == 200_000)
         #expect(elements.allSatisfy { $0 == .bulkString(ByteBuffer(string: "value")) })
         #expect(reader.bufferedBytes == 0 && !reader.decoder.isInsideReply)
+    }
+
+    @Test("a decoded value is one ByteBuffer wide, and a finished array holds no spare room")
+    func valueFootprint() throws {
+        // A verbatim string (two buffers) is boxed, so it does not set every value's size.
+        #expect(MemoryLayout<RESPValue>.size <= MemoryLayout<ByteBuffer>.size + 1)
+        #expect(RESPDecoder.Limits.elementOverhead == MemoryLayout<RESPValue>.stride)
+        // The element array doubles as elements arrive but stops at the declared count (plain
+        // doubling would end at 174,760 slots for 100,000 elements).
+        for maps in [false, true] {
+            let count = 100_000
+            let element = maps ? "+k\r\n:1\r\n" : "$5\r\nvalue\r\n"
+            let reads = Self.arrayReply(count, element: element, readSize: 64 * 1024, header: maps ? "%" : "*")
+            var reader = RESPReplyReader(decoder: RESPDecoder())
+            var reply: RESPValue?
+            for read in reads {
+                reader.append(read)
+                if let value = try reader.next() { reply = value }
+            }
+            let capacity: Int
+            switch try #require(reply) {
+            case .array(let elements):
+                #expect(elements.count == count)
+                capacity = elements.capacity
+            case .map(let entries):
+                #expect(entries.count == count)
+                capacity = entries.capacity
+            default:
+                Issue.record("not an array or a map: \(String(describing: reply).prefix(80))")
+                continue
+            }
+            #expect(capacity < count + count / 100, "\(maps ? "map" : "array") capacity \(capacity) for \(count)")
+        }
     }
 
     @Test("one reply's cost is capped by maxReplyBytes with tooLarge; the cap is per reply")

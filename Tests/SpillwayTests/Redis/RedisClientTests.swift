@@ -226,8 +226,8 @@ struct RedisClientTests {
             }
             guard case .value(let small) = try await client.execute(.get("small")) else { Issue.record("get"); return }
             #expect(small == ByteBuffer(string: "ok"))
-            // 2,000 nulls are 6 KB on the wire but cost about 100 KB decoded.
-            let keys = (0..<2000).map { CacheKey("missing:\($0)") }
+            // 4,000 nulls are 12-20 KB on the wire but cost about 110 KB decoded (24 bytes a value).
+            let keys = (0..<4000).map { CacheKey("missing:\($0)") }
             await #expect {
                 _ = try await client.execute(.mget(keys))
             } throws: { error in
