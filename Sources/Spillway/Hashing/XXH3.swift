@@ -1,22 +1,23 @@
 internal import CXXHash
 public import NIOCore
 
-/// A 128-bit XXH3 digest.
-public struct XXH128Digest: Hashable, Sendable, CustomStringConvertible {
+/// A 128-bit XXH3 digest (`package`: what the key hasher and spill pointers are made of).
+@usableFromInline
+package struct XXH128Digest: Hashable, Sendable, CustomStringConvertible {
     /// The high 64 bits.
-    public var high: UInt64
+    @usableFromInline package var high: UInt64
     /// The low 64 bits.
-    public var low: UInt64
+    @usableFromInline package var low: UInt64
 
     /// Creates a digest from its halves.
     @inlinable
-    public init(high: UInt64, low: UInt64) {
+    package init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }
 
     /// The canonical form, as `xxhsum -H2` prints it: 32 lowercase hex digits, high half first.
-    public var description: String {
+    @usableFromInline package var description: String {
         var out = [UInt8](repeating: 0, count: 32)
         out.withUnsafeMutableBytes { writeHex(into: $0) }
         return String(decoding: out, as: UTF8.self)

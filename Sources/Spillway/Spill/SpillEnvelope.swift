@@ -9,7 +9,11 @@ public import NIOCore
 /// - `magic` + `P` (`0x50`) + ... is a ``SpillPointer``.
 /// - The magic followed by anything else (or nothing) was not written by Spillway: it is a raw
 ///   value from another client and is returned unchanged.
-public enum SpillEnvelope: Sendable {
+///
+/// `package`: the format is documented (docs/SPILL.md) but the types are ``ValueSpill``'s own;
+/// the proxy, the sweeper, tests and the fuzzer of this package use them.
+@usableFromInline
+package enum SpillEnvelope: Sendable {
     /// A raw value, to return as it is.
     case raw(ByteBuffer)
     /// A pointer to a spilled blob.
@@ -18,7 +22,8 @@ public enum SpillEnvelope: Sendable {
     case malformed(MalformedReason)
 
     /// Why an envelope with the pointer prefix could not be decoded.
-    public enum MalformedReason: String, Sendable, Hashable, Error {
+    @usableFromInline
+    package enum MalformedReason: String, Sendable, Hashable, Error {
         /// Too short or too long for its declared store name.
         case truncated
         /// A version this code does not know.
@@ -30,19 +35,19 @@ public enum SpillEnvelope: Sendable {
     }
 
     /// The magic that starts every pointer and every escaped value.
-    public static let magic: [UInt8] = [0xFF, 0x53, 0x50, 0x49, 0x4C, 0x4C, 0x57, 0x59]
+    @usableFromInline package static let magic: [UInt8] = [0xFF, 0x53, 0x50, 0x49, 0x4C, 0x4C, 0x57, 0x59]
     /// The kind byte of an escaped raw value.
-    public static let escapedKind: UInt8 = 0x45
+    @usableFromInline package static let escapedKind: UInt8 = 0x45
 
     /// A cheap first test, with no allocation: whether `value` is long enough and starts with the
     /// magic's first byte. Only values passing it need ``decode(_:)`` or escaping.
     @inlinable
-    public static func mayBeEnvelope(_ value: ByteBuffer) -> Bool {
+    package static func mayBeEnvelope(_ value: ByteBuffer) -> Bool {
         value.readableBytes >= 8 && value.getInteger(at: value.readerIndex, as: UInt8.self) == 0xFF
     }
 
     /// Whether `value` starts with the full magic.
-    public static func hasMagic(_ value: ByteBuffer) -> Bool {
+    package static func hasMagic(_ value: ByteBuffer) -> Bool {
         guard value.readableBytes >= magic.count else { return false }
         return value.withUnsafeReadableBytes { bytes in
             for i in 0..<magic.count where bytes[i] != magic[i] { return false }
@@ -51,7 +56,7 @@ public enum SpillEnvelope: Sendable {
     }
 
     /// Interprets a value read from the cache. Never traps, whatever the bytes.
-    public static func decode(_ value: ByteBuffer) -> SpillEnvelope {
+    package static func decode(_ value: ByteBuffer) -> SpillEnvelope {
         guard hasMagic(value), value.readableBytes > magic.count else { return .raw(value) }
         let kind = value.getInteger(at: value.readerIndex + magic.count, as: UInt8.self)!
         switch kind {
@@ -70,7 +75,7 @@ public enum SpillEnvelope: Sendable {
     /// The form in which a raw value is written: unchanged, or escaped when it starts with the
     /// magic (so that it can never be read as a pointer).
     @inlinable
-    public static func storedForm(ofRaw value: ByteBuffer) -> ByteBuffer {
+    package static func storedForm(ofRaw value: ByteBuffer) -> ByteBuffer {
         guard mayBeEnvelope(value) else { return value }
         return escapeIfNeeded(value)
     }

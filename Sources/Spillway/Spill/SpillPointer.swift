@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 
 /// The small value the cache holds in place of a spilled value (a claim check).
 ///
@@ -23,32 +23,33 @@ public import NIOCore
 /// the key digest, content digest unkeyed) is no longer read: it decodes as
 /// ``SpillEnvelope/MalformedReason/unknownVersion``. See ``SpillEnvelope`` for raw values and
 /// escaping.
-public struct SpillPointer: Sendable, Hashable {
+@usableFromInline
+package struct SpillPointer: Sendable, Hashable {
     /// The store holding the blob.
-    public var storeName: String
+    package var storeName: String
     /// The blob.
-    public var id: BlobID
+    package var id: BlobID
     /// The content's length in bytes.
-    public var length: UInt64
+    package var length: UInt64
     /// XXH3-128 of the content, keyed with the deployment secret.
-    public var digest: XXH128Digest
+    package var digest: XXH128Digest
     /// Keyed XXH3-128 of the final key the pointer was written under (``ValueSpill`` derives the
     /// key from the deployment secret), checked on every read.
-    public var keyDigest: XXH128Digest
+    package var keyDigest: XXH128Digest
     /// When the blob may be reclaimed regardless of the key, if set.
-    public var expiresAt: BlobTimestamp?
+    package var expiresAt: BlobTimestamp?
 
     /// The version this code writes and reads.
-    public static let version: UInt8 = 2
+    package static let version: UInt8 = 2
     /// The kind byte of a pointer.
-    public static let kind: UInt8 = 0x50
+    package static let kind: UInt8 = 0x50
     /// Encoded size without the store name.
-    public static let fixedSize = 76
+    package static let fixedSize = 76
     /// The largest encoded pointer (a 255-byte store name).
-    public static let maxEncodedSize = fixedSize + 255
+    package static let maxEncodedSize = fixedSize + 255
 
     /// Creates a pointer.
-    public init(storeName: String, id: BlobID, length: UInt64, digest: XXH128Digest, keyDigest: XXH128Digest, expiresAt: BlobTimestamp?) {
+    package init(storeName: String, id: BlobID, length: UInt64, digest: XXH128Digest, keyDigest: XXH128Digest, expiresAt: BlobTimestamp?) {
         self.storeName = storeName
         self.id = id
         self.length = length
@@ -58,14 +59,14 @@ public struct SpillPointer: Sendable, Hashable {
     }
 
     /// Whether a store name fits the envelope (1 to 255 UTF-8 bytes).
-    public static func isValidStoreName(_ name: String) -> Bool {
+    package static func isValidStoreName(_ name: String) -> Bool {
         (1...255).contains(name.utf8.count)
     }
 
     /// The encoded envelope.
     /// - Precondition: ``storeName`` is 1 to 255 UTF-8 bytes (stores are checked when
     ///   ``ValueSpill`` is created).
-    public func encoded() -> ByteBuffer {
+    package func encoded() -> ByteBuffer {
         let name = storeName.utf8
         precondition(Self.isValidStoreName(storeName), "store name must be 1...255 UTF-8 bytes")
         var out = ByteBuffer()
