@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "SpillwayRedis", targets: ["SpillwayRedis"]),
         .library(name: "SpillwayHummingbird", targets: ["SpillwayHummingbird"]),
         .library(name: "SpillwayTesting", targets: ["SpillwayTesting"]),
+        .library(name: "SpillwayPostgres", targets: ["SpillwayPostgres"]),
+        .library(name: "SpillwayS3", targets: ["SpillwayS3"]),
         .library(name: "SpillwayProxy", targets: ["SpillwayProxy"]),
         .executable(name: "spillway", targets: ["spillway"]),
         .plugin(name: "SpillwayPolicyPlugin", targets: ["SpillwayPolicyPlugin"]),
@@ -23,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Shared blob stores only (SpillwayPostgres, SpillwayS3): never reached by the core.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // libxxhash from the system (Debian: libxxhash-dev).
@@ -66,6 +72,30 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // A BlobStore on PostgreSQL (postgres-nio), shared by every instance of a deployment.
+        .target(
+            name: "SpillwayPostgres",
+            dependencies: [
+                "Spillway",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A BlobStore on any S3-compatible object store: SigV4 on swift-crypto, AsyncHTTPClient.
+        .target(
+            name: "SpillwayS3",
+            dependencies: [
+                "Spillway",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Fault injection and a real-server launcher, for users' tests and ours.
         .target(
             name: "SpillwayTesting",
@@ -103,6 +133,8 @@ let package = Package(
                 "SpillwayRedis",
                 "SpillwayPolicyFile",
                 "SpillwayTesting",
+                "SpillwayPostgres",
+                "SpillwayS3",
                 "SpillwayProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,6 +174,8 @@ let package = Package(
                 "SpillwayRedis",
                 "SpillwayTesting",
                 "SpillwayPolicyFile",
+                "SpillwayPostgres",
+                "SpillwayS3",
                 "SpillwayProxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, including the suites against a real redis-server that the tests
-# start themselves. Installs what is missing (libxxhash-dev, xxhash, redis-server, jq).
+# start themselves. Installs what is missing (libxxhash-dev, xxhash, redis-server, jq,
+# postgresql for the PostgresBlobStore suites) and the shared Python environment (moto[server]
+# for the S3BlobStore suites: scripts/python-env.sh, .build/venv).
 # Warnings in Spillway's own targets are errors here.
 #
 # Order, chosen for a 2-core machine: build the package and its tests once; then run the tests
@@ -9,16 +11,19 @@
 # plugin's tool still reaches none of the heavy modules, and the formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh libxxhash-dev pkg-config xxhash redis-server redis-tools jq
+scripts/deps.sh libxxhash-dev pkg-config xxhash redis-server redis-tools jq postgresql
 command -v redis-server >/dev/null || { echo "redis-server is required and could not be installed" >&2; exit 1; }
 export SPILLWAY_WARNINGS_AS_ERRORS=1
 # The shared Python virtual environment (pip only when scripts/requirements-test.txt changed),
-# made while the package builds; the suites that use real Python clients fail if it is missing.
+# made while the package builds. The Swift suites need it too (moto_server for S3BlobStore), so
+# it is waited for before `swift test`; suites that need it fail if it is missing.
 export SPILLWAY_VENV=${SPILLWAY_VENV:-$PWD/.build/venv}
 venv_log=$(mktemp)
 scripts/python-env.sh >"$venv_log" 2>&1 &
 venv=$!
 swift build --build-tests
+venv_ok=1
+wait "$venv" || venv_ok=0
 
 example_log=$(mktemp)
 deps_log=$(mktemp)
@@ -34,7 +39,7 @@ swift test --skip-build || tests=$?
 # `spillway proxy` behind real clients we did not write (redis-py, Django + django-redis, DRF,
 # Celery with a worker), against a real redis-server; the binary is the one just built.
 python_tests=0
-if wait "$venv"; then
+if [ $venv_ok -eq 1 ]; then
     "$SPILLWAY_VENV/bin/python" -m pytest -q -p no:cacheprovider Tests/ProxyPython || python_tests=$?
 else
     cat "$venv_log" >&2

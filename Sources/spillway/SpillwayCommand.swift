@@ -12,6 +12,7 @@ struct SpillwayCommand: AsyncParsableCommand {
             CheckPoliciesCommand.self,
             AuditCommand.self,
             SoakCommand.self,
+            SpillCommand.self,
             ProxyServeCommand.self,
         ]
     )

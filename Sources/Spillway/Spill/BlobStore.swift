@@ -41,9 +41,20 @@ public protocol BlobStore: Sendable {
     /// - Returns: how many were removed.
     /// - Throws: `.blobStore` on an I/O failure.
     func removeStaleWrites(olderThan age: Duration) async throws(CacheError) -> Int
+
+    /// Deletes at most `limit` blobs whose expiry is at or before `now`, in one bounded batch,
+    /// where the store can find them without a listing (a database's index). ``BlobSweeper``
+    /// calls it until a batch comes back short, before it scans for orphans.
+    /// - Returns: what was deleted, or `nil` (the default) when the store cannot do this: the
+    ///   sweeper then finds expired blobs in its scan.
+    /// - Throws: `.blobStore` on an I/O failure.
+    func removeExpired(before now: BlobTimestamp, limit: Int) async throws(CacheError) -> ExpiredRemoval?
 }
 
 extension BlobStore {
     /// Does nothing: the store leaves no partial writes behind.
     public func removeStaleWrites(olderThan age: Duration) async throws(CacheError) -> Int { 0 }
+
+    /// Returns `nil`: the store has no index of expiries; the sweeper's scan finds them.
+    public func removeExpired(before now: BlobTimestamp, limit: Int) async throws(CacheError) -> ExpiredRemoval? { nil }
 }

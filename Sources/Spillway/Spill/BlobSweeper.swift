@@ -5,7 +5,10 @@ public import Metrics
 
 /// A background service that keeps the blob store from filling with blobs nobody points at.
 ///
-/// Each pass lists the store in pages of at most ``batchSize`` blobs and deletes:
+/// Each pass first asks the store to delete expired blobs in bounded batches of ``batchSize``
+/// (``BlobStore/removeExpired(before:limit:)``, where the store has an index of expiries, as
+/// `PostgresBlobStore` does), then lists the store in pages of at most ``batchSize`` blobs and
+/// deletes:
 /// - blobs whose expiry (the key's TTL plus grace) has passed;
 /// - blobs older than ``minimumAge`` whose owner key (recorded at spill time, as the backend
 ///   sees it) no longer holds a pointer to them: the key was evicted, expired, deleted, or
@@ -95,6 +98,16 @@ public struct BlobSweeper<Store: BlobStore, Client: CacheClient, C: Clock>: Serv
     @discardableResult
     public func sweepOnce() async throws(CacheError) -> SweepReport {
         var report = SweepReport()
+        while let removed = try await store.removeExpired(before: blobClock.now(), limit: batchSize) {
+            report.batches += 1
+            report.expired += removed.count
+            report.bytesReclaimed += removed.bytes
+            if removed.count > 0 {
+                metrics.increment(SpillMetrics.swept, by: removed.count, dimensions: [("reason", "expired")])
+                metrics.increment(SpillMetrics.sweptBytes, by: removed.bytes, dimensions: [("reason", "expired")])
+            }
+            if removed.count < batchSize { break }
+        }
         var cursor: BlobID?
         repeat {
             let page = try await store.scan(after: cursor, limit: batchSize)

@@ -45,12 +45,14 @@ public struct FileBlobStore: BlobStore {
     /// Opens (creating if needed) a store rooted at `root`.
     /// - Parameters:
     ///   - root: the directory; created with mode 0700 if missing.
-    ///   - name: the store's name (1 to 255 UTF-8 bytes), written into pointers.
+    ///   - name: the store's name (1 to 255 UTF-8 bytes), written into pointers; by default
+    ///     ``defaultName`` (`file@<host name>`), so that an instance on another host that reads
+    ///     one of these pointers counts an unknown store instead of looking in its own directory.
     ///   - syncDirectories: also `fsync` the shard directory after each rename.
     /// - Throws: `.blobStore` when the directory cannot be created or written; `.invalidArgument`
     ///   for a bad name, or (with a ``BlobStoreRootError`` as `underlying`) for a root or
     ///   `<root>/tmp/` that is group- or world-writable or owned by another user.
-    public init(root: String, name: String = "file", syncDirectories: Bool = false) throws(CacheError) {
+    public init(root: String, name: String = FileBlobStore.defaultName, syncDirectories: Bool = false) throws(CacheError) {
         guard SpillPointer.isValidStoreName(name) else {
             throw CacheError(.invalidArgument, "a blob store's name must be 1...255 UTF-8 bytes")
         }
@@ -68,13 +70,25 @@ public struct FileBlobStore: BlobStore {
     /// Creates a store in a new, empty directory under the system's temporary directory
     /// (`$TMPDIR`, else `/tmp`). Remove it with ``removeAll()``.
     /// - Throws: `.blobStore` when the directory cannot be created.
-    public static func temporary(name: String = "file") throws(CacheError) -> FileBlobStore {
+    public static func temporary(name: String = FileBlobStore.defaultName) throws(CacheError) -> FileBlobStore {
         let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         var template = Array((base + "/spillway-blobs-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw Self.ioError("mkdtemp", base, errno) }
         let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         return try FileBlobStore(root: path, name: name)
+    }
+
+    /// The default store name: `file@` and this machine's host name (`file@localhost` when it
+    /// cannot be read), cut to 255 UTF-8 bytes on a character boundary. A file store is local to
+    /// its host, so its pointers name the host.
+    public static var defaultName: String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let ok = buffer.withUnsafeMutableBytes { gethostname($0.baseAddress!.assumingMemoryBound(to: CChar.self), 255) } == 0
+        let host = ok ? String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self) : ""
+        var name = "file@" + (host.isEmpty ? "localhost" : host)
+        while name.utf8.count > 255 { name.removeLast() }
+        return name
     }
 
     // MARK: BlobStore

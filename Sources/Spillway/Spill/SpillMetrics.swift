@@ -11,6 +11,7 @@ struct SpillMetrics: Sendable {
     static let blobMisses = "spillway_blob_misses_total"
     static let blobCorruption = "spillway_blob_corruption_total"
     static let blobForeign = "spillway_blob_foreign_total"
+    static let blobUnknownStore = "spillway_blob_unknown_store_total"
     static let blobsReleased = "spillway_blobs_released_total"
     static let rollbacks = "spillway_spill_rollbacks_total"
     static let releaseFailures = "spillway_blob_release_failures_total"

@@ -15,14 +15,14 @@ extension ValueSpill {
             let reply = try await next(.deleteReturningHead(key, headBytes: Self.previousHeadBytes), context)
             guard case .headed(let removed, let head) = reply else { return reply }
             if removed, let head, let pointer = ownPointer(head, key: key) {
-                await release(pointer.id, key: key, context)
+                await release(pointer, key: key, context)
             }
             return .count(removed ? 1 : 0)
         }
         let before = try await next(.get(key), context)
         let reply = try await next(.delete(key), context)
         if case .count(let n) = reply, n > 0, case .value(let old?) = before, let pointer = ownPointer(old, key: key) {
-            await release(pointer.id, key: key, context)
+            await release(pointer, key: key, context)
         }
         return reply
     }
@@ -57,11 +57,16 @@ extension ValueSpill {
     @usableFromInline
     func expired(_ pointer: SpillPointer, ttl: Duration, key: CacheKey, _ context: CacheContext) async {
         guard ttl > .zero else {
-            await release(pointer.id, key: key, context)
+            await release(pointer, key: key, context)
             return
         }
         do {
-            try await store.setExpiry(pointer.id, clock.now().advanced(by: ttl + grace))
+            let expiresAt = clock.now().advanced(by: ttl + grace)
+            if pointer.storeName == store.name {
+                try await store.setExpiry(pointer.id, expiresAt)
+            } else if let other = readStore(named: pointer.storeName) {
+                try await other.setExpiry(pointer.id, expiresAt)
+            }
         } catch {
             context.logger.warning("could not move a spilled blob's expiry", metadata: ["key": "\(key.preview())", "blob": "\(pointer.id)", "error": "\(error)"])
         }
@@ -84,7 +89,7 @@ extension ValueSpill {
             if let ttl {
                 await expired(pointer, ttl: ttl, key: key, context)
             } else {
-                await release(pointer.id, key: key, context)
+                await release(pointer, key: key, context)
             }
         }
         return .headed(done, previousHead: shown)

@@ -23,12 +23,6 @@ extension ValueSpill {
 
     @usableFromInline
     func resolve(_ pointer: SpillPointer, key: CacheKey?, _ context: CacheContext) async throws(CacheError) -> ByteBuffer? {
-        guard pointer.storeName == store.name else {
-            metrics.increment(SpillMetrics.blobMisses, route: context.route)
-            stats.record(.blobMiss)
-            context.logger.warning("spill pointer names another blob store; treated as a miss", metadata: ["key": "\(key?.preview() ?? "-")", "store": "\(pointer.storeName)"])
-            return nil
-        }
         guard let key, pointer.keyDigest == keyDigest(key) else {
             metrics.increment(SpillMetrics.blobForeign, route: context.route)
             stats.record(.foreign)
@@ -40,7 +34,14 @@ extension ValueSpill {
         }
         let blob: ByteBuffer?
         do {
-            blob = try await store.get(pointer.id)
+            if pointer.storeName == store.name {
+                blob = try await store.get(pointer.id)
+            } else if let other = readStore(named: pointer.storeName) {
+                blob = try await other.get(pointer.id)
+            } else {
+                unknownStore(pointer, key: key, context)
+                return nil
+            }
         } catch {
             guard error.code == .corruption else { throw error }
             corrupted(pointer, key: key, detail: "\(error)", context)
@@ -73,6 +74,18 @@ extension ValueSpill {
             }
         }
         return out
+    }
+
+    /// A pointer to a store this instance does not have: a counted miss, logged once per name.
+    func unknownStore(_ pointer: SpillPointer, key: CacheKey, _ context: CacheContext) {
+        metrics.increment(SpillMetrics.blobUnknownStore, route: context.route)
+        stats.record(.unknownStore)
+        if unknownStores.firstSighting(of: pointer.storeName) {
+            context.logger.warning(
+                "spill pointer names a blob store this instance does not have; treated as a miss (logged once per store)",
+                metadata: ["key": "\(key.preview())", "store": "\(pointer.storeName)", "known": "\(([store.name] + readStores.map(\.name)).joined(separator: ","))"]
+            )
+        }
     }
 
     func corrupted(_ pointer: SpillPointer, key: CacheKey?, detail: String, _ context: CacheContext) {

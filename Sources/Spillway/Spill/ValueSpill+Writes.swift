@@ -78,7 +78,7 @@ extension ValueSpill {
             await rollback(pointer.id, because: "the pointer was only kept locally (\(code)); reported as dropped", key: key, context)
             // The value this write replaced was deleted by the degradation: release its blob.
             if let removed = result.previous, let oldPointer = ownPointer(removed, key: key) {
-                await release(oldPointer.id, key: key, context)
+                await release(oldPointer, key: key, context)
             }
             do {
                 _ = try await delete(key, context, next)
@@ -134,7 +134,7 @@ extension ValueSpill {
         case .conditionNotMet: removed = nil
         }
         if let removed, let pointer = ownPointer(removed, key: key) {
-            await release(pointer.id, key: key, context)
+            await release(pointer, key: key, context)
         }
         return WriteResult(result.outcome, previous: shown)
     }
@@ -203,7 +203,7 @@ extension ValueSpill {
         }
         for (i, old) in before.enumerated() where lastIndex[pairs[i].key] == i {
             if let old, let pointer = ownPointer(old, key: pairs[i].key) {
-                await release(pointer.id, key: pairs[i].key, context)
+                await release(pointer, key: pairs[i].key, context)
             }
         }
         return reply

@@ -46,10 +46,21 @@ internal import Logging
 ///   (`spillway_blob_foreign_total`, ``SpillStats``), never another key's bytes, and is never
 ///   released by a write to the key it was copied to. The content digest is keyed too.
 ///
+/// - **several stores, one writer**: pointers name their store. New values go to ``store``;
+///   pointers naming one of ``readStores`` (say the old `FileBlobStore` while a deployment moves
+///   to Postgres or S3) are read, released and re-timed there, so a move needs no flag day. A
+///   pointer naming a store this instance has neither as ``store`` nor among ``readStores`` is a
+///   miss counted as *unknown store* (`spillway_blob_unknown_store_total`, ``SpillStats``) and
+///   logged once per store name.
+///
 /// A value that is not spilled costs a size check and a one-byte peek; nothing is allocated.
 public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     /// Where spilled values go.
     public let store: Store
+    /// Stores that are only read (and whose blobs are released when their keys change): pointers
+    /// written before a move to ``store``. Their names differ from ``store``'s and each other's.
+    public let readStores: [any BlobStore]
+    @usableFromInline let unknownStores: UnknownStoreLog
     /// How long a blob outlives its key's TTL.
     public let grace: Duration
     /// The wall clock for expiries.
@@ -75,7 +86,10 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
 
     /// Creates the middleware.
     /// - Parameters:
-    ///   - store: the blob store; its name must be 1 to 255 UTF-8 bytes.
+    ///   - store: the blob store new values are written to; its name must be 1 to 255 UTF-8 bytes.
+    ///   - readStores: more stores whose pointers are read (and whose blobs are released or
+    ///     re-timed when their keys are overwritten, deleted or expired), never written to: the
+    ///     old store while a deployment moves to a new one.
     ///   - grace: how long a blob outlives its key's TTL (default five minutes), so that clock
     ///     skew between the cache and the store never removes a blob a live key points at.
     ///   - clock: the wall clock for expiries (``BlobClock/system``, or one on a manual clock).
@@ -84,15 +98,21 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
     ///     secret it was written with.
     ///   - stats: the counters to update (pass one to share it).
     ///   - metricsFactory: the metrics factory to use; `nil` uses the global one.
-    /// - Precondition: the store's name fits the envelope, and `grace` is not negative.
+    /// - Precondition: every store's name fits the envelope, no two stores share a name, and
+    ///   `grace` is not negative.
     public init(
-        store: Store, grace: Duration = .seconds(300), clock: BlobClock = .system,
+        store: Store, readStores: [any BlobStore] = [], grace: Duration = .seconds(300), clock: BlobClock = .system,
         secret: XXH3Secret = XXH3Secret(keyMaterial: KeyHasher.defaultKeyMaterial), stats: SpillStats = SpillStats(),
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         precondition(SpillPointer.isValidStoreName(store.name), "a blob store's name must be 1...255 UTF-8 bytes")
         precondition(grace >= .zero, "grace must not be negative")
+        let names = [store.name] + readStores.map(\.name)
+        precondition(readStores.allSatisfy { SpillPointer.isValidStoreName($0.name) }, "a blob store's name must be 1...255 UTF-8 bytes")
+        precondition(Set(names).count == names.count, "blob stores read by one ValueSpill must have distinct names: \(names)")
         self.store = store
+        self.readStores = readStores
+        self.unknownStores = UnknownStoreLog()
         self.grace = grace
         self.clock = clock
         self.secret = secret

@@ -19,6 +19,9 @@ public final class ProxyServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let sslContext: NIOSSLContext?
     private let keys: UpstreamKeySource
+    /// One task executor per event loop: a connection's loops run on its channels' loop, so a
+    /// command and its reply never hop between threads.
+    private let executors: [EventLoopTaskExecutor]
     private let bound = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
     private let logger: Logger
 
@@ -41,6 +44,7 @@ public final class ProxyServer: Service, Sendable {
         } else {
             sslContext = nil
         }
+        executors = EventLoopTaskExecutor.all(in: group)
         keys = UpstreamKeySource(configuration: configuration.upstream, sslContext: sslContext, eventLoop: group.next(), logger: rules.logger)
     }
 
@@ -112,7 +116,9 @@ public final class ProxyServer: Service, Sendable {
                 }
                 try await server.executeThenClose { clients in
                     for try await client in clients {
-                        tasks.addTask { await self.serve(client) }
+                        let loop = client.channel.eventLoop
+                        let executor = self.executors.first { $0.eventLoop === loop } ?? EventLoopTaskExecutor(eventLoop: loop)
+                        tasks.addTask(executorPreference: executor) { await self.serve(client) }
                     }
                 }
             }
