@@ -26,8 +26,10 @@ import Darwin
 /// - Every system error is a `.blobStore` ``CacheError`` whose message names the `errno`
 ///   (`ENOSPC`, `EACCES`, `EROFS`, ...) and whose `underlying` is a ``BlobIOError``.
 ///
-/// The store holds no state in memory and is safe to share. Its calls do blocking file I/O on
-/// the calling task's thread.
+/// The store holds no state in memory and is safe to share. Its blocking file I/O (`open`,
+/// `write`, `fsync`, `rename`, `read`) runs on ``BlobIOQueue``'s threads, never on the calling
+/// task's thread: a request task running on a NIO event loop (as docs/REDIS.md recommends) does
+/// not stall that loop's Redis connections while a blob is written and synced.
 public struct FileBlobStore: BlobStore {
     /// The store's name, written into pointers.
     public let name: String
@@ -37,6 +39,8 @@ public struct FileBlobStore: BlobStore {
     /// name itself survives a power loss. Off by default: for a cache, a rename lost in a crash
     /// is a counted miss, never wrong bytes (the file is `fsync`ed before the rename either way).
     public let syncDirectories: Bool
+    /// Called on the I/O thread before each operation's file I/O (tests check where it runs).
+    package var ioHook: (@Sendable () -> Void)?
 
     static let fileMagic: [UInt8] = Array("SPWBLOB".utf8) + [1]
     static let headerFixedSize = 36
@@ -94,15 +98,38 @@ public struct FileBlobStore: BlobStore {
     // MARK: BlobStore
 
     public func put(_ content: ByteBuffer, metadata: BlobMetadata) async throws(CacheError) -> BlobID {
-        try putSync(content, metadata: metadata)
+        try await offload { () throws(CacheError) in try putSync(content, metadata: metadata) }
     }
 
     public func get(_ id: BlobID) async throws(CacheError) -> ByteBuffer? {
-        try getSync(id)
+        try await offload { () throws(CacheError) in try getSync(id) }
     }
 
     @discardableResult
     public func delete(_ id: BlobID) async throws(CacheError) -> Bool {
+        try await offload { () throws(CacheError) in try deleteSync(id) }
+    }
+
+    @discardableResult
+    public func setExpiry(_ id: BlobID, _ expiresAt: BlobTimestamp?) async throws(CacheError) -> Bool {
+        try await offload { () throws(CacheError) in try setExpirySync(id, expiresAt) }
+    }
+
+    public func scan(after cursor: BlobID?, limit: Int) async throws(CacheError) -> BlobScanPage {
+        try await offload { () throws(CacheError) in try scanSync(after: cursor, limit: limit) }
+    }
+
+    /// Runs blocking file I/O on ``BlobIOQueue``, off the calling task's thread (an event loop
+    /// must not wait for an `fsync`), then resumes the caller with its result.
+    func offload<T: Sendable>(_ body: @escaping @Sendable () throws(CacheError) -> T) async throws(CacheError) -> T {
+        let hook = ioHook
+        return try await BlobIOQueue.run { () throws(CacheError) -> T in
+            hook?()
+            return try body()
+        }
+    }
+
+    func deleteSync(_ id: BlobID) throws(CacheError) -> Bool {
         guard let shard = try Self.openDirectory(shardPath(Int(id.high >> 56))) else { return false }
         defer { close(shard) }
         if unlinkat(shard, Self.fileName(of: id), 0) == 0 { return true }
@@ -111,8 +138,7 @@ public struct FileBlobStore: BlobStore {
         throw Self.ioError("unlink", path(of: id), code)
     }
 
-    @discardableResult
-    public func setExpiry(_ id: BlobID, _ expiresAt: BlobTimestamp?) async throws(CacheError) -> Bool {
+    func setExpirySync(_ id: BlobID, _ expiresAt: BlobTimestamp?) throws(CacheError) -> Bool {
         let path = self.path(of: id)
         guard let fd = try openBlob(id, O_WRONLY) else { return false }
         defer { close(fd) }
@@ -123,7 +149,7 @@ public struct FileBlobStore: BlobStore {
         return true
     }
 
-    public func scan(after cursor: BlobID?, limit: Int) async throws(CacheError) -> BlobScanPage {
+    func scanSync(after cursor: BlobID?, limit: Int) throws(CacheError) -> BlobScanPage {
         let limit = max(1, limit)
         var out: [BlobInfo] = []
         let firstShard = cursor.map { Int($0.high >> 56) } ?? 0

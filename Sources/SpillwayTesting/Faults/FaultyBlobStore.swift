@@ -88,6 +88,13 @@ public final class FaultyBlobStore<Base: BlobStore>: BlobStore {
         return try await base.setExpiry(id, expiresAt)
     }
 
+    /// Deletes the wrapped store's expired blobs in a batch, where it can.
+    /// - Throws: `.blobStore` when unavailable, else what the wrapped store throws.
+    public func removeExpired(before now: BlobTimestamp, limit: Int) async throws(CacheError) -> ExpiredRemoval? {
+        try check(isPut: false)
+        return try await base.removeExpired(before: now, limit: limit)
+    }
+
     /// Lists the wrapped store.
     /// - Throws: `.blobStore` when unavailable, else what the wrapped store throws.
     public func scan(after cursor: BlobID?, limit: Int) async throws(CacheError) -> BlobScanPage {
