@@ -30,7 +30,14 @@ struct BenchRedisCommand: AsyncParsableCommand {
     @Option(help: "Profiling aid: run only our side of one measurement (set, get, pipelined-set, pipelined-get, bare, guarded), print its rate and CPU per operation, and no ratios.")
     var only: String?
 
+    @Flag(help: "Cluster mode: RedisClusterClient against redis-benchmark --cluster on the same cluster (a 3-master cluster started for the run, or --url redis-cluster://…), SET and GET.")
+    var cluster = false
+
     func run() async throws {
+        if cluster {
+            try await benchCluster()
+            return
+        }
         if let url = url ?? ProcessInfo.processInfo.environment["SPILLWAY_REDIS_URL"] {
             try await bench(RedisConfiguration(url: url))
         } else {
@@ -269,7 +276,7 @@ struct BenchRedisCommand: AsyncParsableCommand {
 
     /// Runs `total` operations from `concurrency` tasks and returns operations per second
     /// (`batch` operations per call).
-    private func measure(
+    func measure(
         executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable (Int) async throws(CacheError) -> Void
     ) async throws -> Sample {
         let calls = max(1, total / batch / concurrency)
@@ -294,7 +301,7 @@ struct BenchRedisCommand: AsyncParsableCommand {
         return Sample(rate: operations / (Double(s) + Double(a) / 1e18), cpuMicros: (Self.cpuMicros() - cpuStart) / operations)
     }
 
-    private func measure(
+    func measure(
         executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable () async throws(CacheError) -> Void
     ) async throws -> Sample {
         try await measure(executors: executors, concurrency: concurrency, total: total, batch: batch) { (_: Int) async throws(CacheError) in try await body() }
