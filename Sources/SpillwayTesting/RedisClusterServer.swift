@@ -64,6 +64,7 @@ public final class RedisClusterServer: Sendable {
     /// Every node, masters first as `redis-cli` was given them (roles change with failovers:
     /// ask ``roles()``).
     public let nodes: [RedisServer]
+    private let stopped = Mutex(false)
     /// The directory holding the nodes' files.
     let directory: URL
 
@@ -91,16 +92,23 @@ public final class RedisClusterServer: Sendable {
                 message: "redis-cli not found at \(options.cliExecutable); install redis-tools (scripts/deps.sh) or set SPILLWAY_REDIS_CLI", log: ""
             )
         }
+        // One cluster at a time in a process: six nodes each, failovers that wait on node
+        // timeouts, and a full test run starting several suites at once made clusters miss
+        // their health deadline and answer each other's MOVED.
+        await ClusterTurn.shared.acquire()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-cluster-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var started: [RedisServer] = []
         do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let count = options.masters * (1 + options.replicasPerMaster)
             for index in 0..<count {
                 var nodeOptions = options.node
                 nodeOptions.extraArguments += [
                     "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(index).conf",
                     "--cluster-node-timeout", String(options.nodeTimeout.milliseconds), "--dir", directory.path,
+                    // The bus port is chosen free too: the default, port + 10000, can be another
+                    // process's port (or beyond 65535 for a high ephemeral port).
+                    "--cluster-port", String(try await RedisServer.freePort()),
                 ]
                 if let password = options.node.password { nodeOptions.extraArguments += ["--masterauth", password] }
                 started.append(try await RedisServer.start(nodeOptions))
@@ -118,6 +126,7 @@ public final class RedisClusterServer: Sendable {
         } catch {
             for server in started { await server.stop() }
             try? FileManager.default.removeItem(at: directory)
+            await ClusterTurn.shared.release()
             throw error
         }
     }
@@ -139,6 +148,12 @@ public final class RedisClusterServer: Sendable {
     public func stop() async {
         for server in nodes { await server.stop() }
         try? FileManager.default.removeItem(at: directory)
+        if stopped.withLock({ was in
+            defer { was = true }
+            return !was
+        }) {
+            await ClusterTurn.shared.release()
+        }
     }
 
     /// A cluster client seeded with every node. Close it when done.
@@ -299,4 +314,28 @@ public final class RedisClusterServer: Sendable {
 extension Duration {
     /// Whole milliseconds.
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+/// The process's one turn at running a Redis Cluster: ``RedisClusterServer/start(_:)`` takes it,
+/// ``RedisClusterServer/stop()`` gives it back; other starts wait, in order.
+actor ClusterTurn {
+    static let shared = ClusterTurn()
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty {
+            busy = false
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
 }

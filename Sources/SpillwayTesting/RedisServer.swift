@@ -265,7 +265,8 @@ public final class RedisServer: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    private static func freePort() async throws -> Int {
+    /// A port nothing listens on right now, on 127.0.0.1.
+    package static func freePort() async throws -> Int {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0).get()
