@@ -144,6 +144,10 @@ extension RedisClusterClient {
                 guard redirections <= configuration.maxRedirections else { throw Self.tooManyRedirections(error) }
                 let decision = state.withLock { $0.router.moved(slot: movedSlot, to: address, now: .now, jitter: jitter()) }
                 await carryOut(decision)
+                // A second MOVED in one operation: the nodes do not agree yet (a slot was just
+                // handed over and gossip is still spreading it), so each sends the command to
+                // the other. Wait, doubling, instead of spending every redirection in a burst.
+                if redirections > 1 { try await backOff(&attempt, until: deadline, Self.tooManyRedirections(error)) }
             case .ask(_, let address):
                 redirections += 1
                 guard redirections <= configuration.maxRedirections else { throw Self.tooManyRedirections(error) }
