@@ -61,15 +61,25 @@ struct RedisPoolTests {
         }
     }
 
+    /// A client whose first connect hangs in its handshake (the opener), with `waiters` more
+    /// callers queued behind it in the pool.
+    static func hangingOpener(
+        _ server: StaticRedisServer, hellos: Counter, waiters: Int
+    ) async throws -> (client: RedisClient, opener: Task<Result<Int, CacheError>, Never>, waiters: [Task<Result<Int, CacheError>, Never>]) {
+        let client = try Self.client(server)
+        let opener = Task { await Self.lease(client) }
+        try await Self.eventually("the first handshake arrived") { hellos.value == 1 }
+        let queued = (0..<waiters).map { _ in Task { await Self.lease(client) } }
+        try await Self.eventually("\(waiters) caller(s) wait") { client.pool.waiterCount == waiters }
+        return (client, opener, queued)
+    }
+
     @Test("a cancelled waiter leaves the queue at once with cancelled; the opener is not disturbed")
     func cancelledWaiter() async throws {
         let hellos = Counter()
         try await StaticRedisServer.withServer(Self.hangingHandshakes(1, hellos: hellos)) { server in
-            let client = try Self.client(server)
-            let opener = Task { await Self.lease(client) }
-            try await Self.eventually("the first handshake arrived") { hellos.value == 1 }
-            let waiter = Task { await Self.lease(client) }
-            try await Self.eventually("one caller waits") { client.pool.waiterCount == 1 }
+            let (client, opener, queued) = try await Self.hangingOpener(server, hellos: hellos, waiters: 1)
+            let waiter = queued[0]
             waiter.cancel()
             let waited = await waiter.value
             guard case .failure(let error) = waited else { Issue.record("the cancelled waiter got a connection"); return }
@@ -86,11 +96,8 @@ struct RedisPoolTests {
     func cancelledOpenerHandsOver() async throws {
         let hellos = Counter()
         try await StaticRedisServer.withServer(Self.hangingHandshakes(1, hellos: hellos)) { server in
-            let client = try Self.client(server)
-            let opener = Task { await Self.lease(client) }
-            try await Self.eventually("the first handshake arrived") { hellos.value == 1 }
-            let waiter = Task { await Self.lease(client) }
-            try await Self.eventually("one caller waits") { client.pool.waiterCount == 1 }
+            let (client, opener, queued) = try await Self.hangingOpener(server, hellos: hellos, waiters: 1)
+            let waiter = queued[0]
             opener.cancel()
             guard case .failure(let openerError) = await opener.value else { Issue.record("the hanging opener connected"); return }
             #expect(openerError.code == .cancelled)
@@ -111,11 +118,7 @@ struct RedisPoolTests {
     func closeFailsWaiters() async throws {
         let hellos = Counter()
         try await StaticRedisServer.withServer(Self.hangingHandshakes(1, hellos: hellos)) { server in
-            let client = try Self.client(server)
-            let opener = Task { await Self.lease(client) }
-            try await Self.eventually("the first handshake arrived") { hellos.value == 1 }
-            let waiters = (0..<3).map { _ in Task { await Self.lease(client) } }
-            try await Self.eventually("three callers wait") { client.pool.waiterCount == 3 }
+            let (client, opener, waiters) = try await Self.hangingOpener(server, hellos: hellos, waiters: 3)
             await client.close()
             for waiter in waiters {
                 guard case .failure(let error) = await waiter.value else { Issue.record("a waiter got a connection after close"); continue }
