@@ -70,8 +70,11 @@ struct FaultMatrixTests {
         let options = RedisServer.Options(extraArguments: ["--appendonly", "yes", "--appendfsync", "always", "--dir", directory])
         try await RedisServer.withRedisServer(options) { server in
             let client = try server.makeClient {
-                $0.connectTimeout = .milliseconds(200)
-                $0.commandTimeout = .milliseconds(500)
+                // A stopped server refuses connections at once, so no fault here waits for a
+                // timeout; these only bound a loaded machine (the seed writes with
+                // appendfsync always, and 500 ms was missed in a full CI run).
+                $0.connectTimeout = .seconds(2)
+                $0.commandTimeout = .seconds(10)
                 $0.initialBackoff = .milliseconds(1)
                 $0.maxBackoff = .milliseconds(10)
             }
