@@ -104,6 +104,15 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
         case .mset(let pairs, let ttl):
             for pair in pairs { try await write(pair.key, pair.value, ttl: ttl) }
             return .write(WriteResult(.stored))
+        case .msetReturningHeads(let pairs, let ttl, let headBytes):
+            // Not atomic either: the capability is not claimed.
+            var heads: [ByteBuffer?] = []
+            for pair in pairs {
+                let value = try await read(pair.key)
+                heads.append(value.map { $0.getSlice(at: $0.readerIndex, length: min(max(headBytes, 0), $0.readableBytes))! })
+            }
+            for pair in pairs { try await write(pair.key, pair.value, ttl: ttl) }
+            return .write(WriteResult(.stored, previousHeads: heads))
         case .increment(let key, let by, let ttlOnCreate):
             let current = try await read(key)
             let start: Int64

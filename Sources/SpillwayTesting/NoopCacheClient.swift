@@ -21,6 +21,7 @@ package struct NoopCacheClient: CacheClient {
         case .get: .value(nil)
         case .mget(let keys): .values(Array(repeating: nil, count: keys.count))
         case .set, .mset: .write(WriteResult(.stored))
+        case .msetReturningHeads(let pairs, _, _): .write(WriteResult(.stored, previousHeads: Array(repeating: nil, count: pairs.count)))
         case .delete: .count(0)
         case .exists, .expire: .bool(false)
         case .increment(_, let by, _): .integer(by)

@@ -26,8 +26,9 @@ public struct CacheCapabilities: Sendable, Hashable {
     public var maxValueBytes: Int
     /// The backend can return only the head (the first bytes) of a key's previous value,
     /// atomically with a `set` (``SetOptions/previousHeadBytes``), a delete
-    /// (``CacheOperation/deleteReturningHead(_:headBytes:)``) or an expire
-    /// (``CacheOperation/expireReturningHead(_:ttl:headBytes:)``). The spill then finds an old
+    /// (``CacheOperation/deleteReturningHead(_:headBytes:)``), an expire
+    /// (``CacheOperation/expireReturningHead(_:ttl:headBytes:)``) or an `mset`
+    /// (``CacheOperation/msetReturningHeads(_:ttl:headBytes:)``). The spill then finds an old
     /// pointer in one round trip without transferring old values.
     public var returnsPreviousHead: Bool
 

@@ -35,6 +35,16 @@ public enum CacheOperation: Sendable {
     case mget([CacheKey])
     /// Write several keys, each with the same optional TTL. Replies ``CacheReply/write(_:)``.
     case mset([KeyValue], ttl: Duration?)
+    /// Write several keys (as ``mset(_:ttl:)``) and return, atomically with the writes, at most
+    /// the first `headBytes` bytes of the value each key held before this operation. Replies
+    /// ``CacheReply/write(_:)`` whose ``WriteResult/previousHeads`` has one entry per pair, in
+    /// order (`nil` where the key held no string value; a key given twice gets the same head
+    /// twice: the value before the operation).
+    ///
+    /// Only sent to a backend with ``CacheCapabilities/returnsPreviousHead``. The spill uses it
+    /// to find old pointers in the round trip that writes, without pulling old values over the
+    /// wire.
+    case msetReturningHeads([KeyValue], ttl: Duration?, headBytes: Int)
     /// One atomic GCRA rate-limit step on the key. Replies ``CacheReply/throttle(_:)``.
     case throttle(CacheKey, GCRAParameters)
 
@@ -48,7 +58,7 @@ public enum CacheOperation: Sendable {
         case .increment: "increment"
         case .expire, .expireReturningHead: "expire"
         case .mget: "mget"
-        case .mset: "mset"
+        case .mset, .msetReturningHeads: "mset"
         case .throttle: "throttle"
         }
     }
@@ -57,7 +67,7 @@ public enum CacheOperation: Sendable {
     /// Writes are refused under OOM; reads, deletes and expires keep working.
     public var isWrite: Bool {
         switch self {
-        case .set, .increment, .mset, .throttle: true
+        case .set, .increment, .mset, .msetReturningHeads, .throttle: true
         case .get, .delete, .exists, .expire, .mget, .deleteReturningHead, .expireReturningHead: false
         }
     }
@@ -69,12 +79,13 @@ public enum CacheOperation: Sendable {
             .expire(let k, _), .throttle(let k, _), .deleteReturningHead(let k, _), .expireReturningHead(let k, _, _):
             k
         case .mget(let keys): keys.first
-        case .mset(let pairs, _): pairs.first?.key
+        case .mset(let pairs, _), .msetReturningHeads(let pairs, _, _): pairs.first?.key
         }
     }
 }
 
-/// A key and its value, for ``CacheOperation/mset(_:ttl:)``.
+/// A key and its value, for ``CacheOperation/mset(_:ttl:)`` and
+/// ``CacheOperation/msetReturningHeads(_:ttl:headBytes:)``.
 public struct KeyValue: Sendable, Hashable {
     /// The key.
     public var key: CacheKey

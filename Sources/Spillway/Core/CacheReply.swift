@@ -32,12 +32,18 @@ public struct WriteResult: Sendable {
     /// honours it). For a write that was `.dropped` or `.storedLocally`, it is the value that
     /// ``Degrade`` deleted so that it would not be read back, when there was one.
     public var previous: ByteBuffer?
+    /// For ``CacheOperation/msetReturningHeads(_:ttl:headBytes:)``: the head of the value each
+    /// key held before the write, one entry per pair, in order (`nil` for a key that held no
+    /// string value). For a write that was `.dropped` or `.storedLocally`, the heads of the values
+    /// that ``Degrade`` deleted (when the backend returns heads). Empty for other writes.
+    public var previousHeads: [ByteBuffer?]
 
     /// Creates a result.
     @inlinable
-    public init(_ outcome: WriteOutcome, previous: ByteBuffer? = nil) {
+    public init(_ outcome: WriteOutcome, previous: ByteBuffer? = nil, previousHeads: [ByteBuffer?] = []) {
         self.outcome = outcome
         self.previous = previous
+        self.previousHeads = previousHeads
     }
 }
 

@@ -89,7 +89,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
     ) async throws(CacheError) -> CacheReply {
         switch operation {
-        case .set, .mset, .increment, .throttle:
+        case .set, .mset, .msetReturningHeads, .increment, .throttle:
             if let breaker, !breaker.isClosed {
                 return try await guardedWrite(operation, context, next)
             }
@@ -138,8 +138,9 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         {
             stats.record(.pressureShed)
             count("spillway_writes_shed_total", [("route", context.route ?? "-"), ("reason", "pressure")])
-            await invalidate(operation, context, next)
-            return .write(WriteResult(.dropped(.outOfMemory)))
+            let removed = await invalidate(operation, context, next)
+            if case .set = operation { return .write(WriteResult(.dropped(.outOfMemory), previous: removed.first ?? nil)) }
+            return .write(WriteResult(.dropped(.outOfMemory), previousHeads: removed))
         }
         var probe = false
         if let breaker {
@@ -198,32 +199,32 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             case .fail:
                 throw fail(error, context)
             case .shed:
-                let removed = await invalidate(operation, context, next)
+                let removed = await invalidate(operation, context, next).first ?? nil
                 return shed(error, context, operation, removed: removed)
             case .fallback:
                 guard options.condition == .always else { throw fail(error, context) }
-                let removed = await invalidate(operation, context, next)
+                let removed = await invalidate(operation, context, next).first ?? nil
                 guard let fallback else { return shed(error, context, operation, removed: removed) }
                 guard fallback.put(key, value, expiry: options.expiry) else {
                     return shed(error, context, operation, removed: removed)
                 }
                 return storedLocally(error, context, removed: removed)
             }
-        case .mset(let pairs, let ttl):
+        case .mset(let pairs, let ttl), .msetReturningHeads(let pairs, let ttl, _):
             switch action {
             case .fail:
                 throw fail(error, context)
             case .shed:
-                await invalidate(operation, context, next)
-                return shed(error, context, operation)
+                let removed = await invalidate(operation, context, next)
+                return shed(error, context, operation, removedHeads: removed)
             case .fallback:
-                await invalidate(operation, context, next)
-                guard let fallback else { return shed(error, context, operation) }
+                let removed = await invalidate(operation, context, next)
+                guard let fallback else { return shed(error, context, operation, removedHeads: removed) }
                 for pair in pairs where !fallback.put(pair.key, pair.value, expiry: ttl.map(Expiry.after) ?? Expiry.none) {
                     for stored in pairs { fallback.remove(stored.key) }
-                    return shed(error, context, operation)
+                    return shed(error, context, operation, removedHeads: removed)
                 }
-                return storedLocally(error, context)
+                return storedLocally(error, context, removedHeads: removed)
             }
         case .increment(let key, let by, let ttlOnCreate):
             guard action == .fallback, let fallback else { throw fail(error, context) }
@@ -273,17 +274,20 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
     /// A `DEL` that fails too is counted (``DegradeStats/Counts/invalidationsFailed``) and
     /// logged; the write's outcome is reported either way.
     ///
-    /// When the `set` asked for the head of the value it replaces (``SetOptions/previousHeadBytes``,
-    /// as ``ValueSpill`` does to release an old blob) and the backend returns heads, the `DEL` is a
-    /// `deleteReturningHead`, and the deleted value's head is returned: the shed write reports it
-    /// as its ``WriteResult/previous``, so the layer above can release what the deleted value
-    /// pointed at (a spilled blob) instead of leaving it to the sweeper.
-    /// - Returns: the head of the deleted value, when it was asked for and there was one.
+    /// When the write asked for the heads of the values it replaces (a `set` with
+    /// ``SetOptions/previousHeadBytes``, or ``CacheOperation/msetReturningHeads(_:ttl:headBytes:)``,
+    /// as ``ValueSpill`` does to release old blobs) and the backend returns heads, each `DEL` is a
+    /// `deleteReturningHead`, and the deleted values' heads are returned: the shed write reports
+    /// them as its ``WriteResult/previous`` (a `set`) or ``WriteResult/previousHeads`` (an `mset`),
+    /// so the layer above can release what the deleted values pointed at (spilled blobs) instead
+    /// of leaving them to the sweeper.
+    /// - Returns: one head per key of the write (`nil` where there was none, or the `DEL`
+    ///   failed), when heads were asked for; else an empty array.
     @discardableResult
     func invalidate(
         _ operation: CacheOperation, _ context: CacheContext,
         _ next: (CacheOperation, CacheContext) async throws(CacheError) -> CacheReply
-    ) async -> ByteBuffer? {
+    ) async -> [ByteBuffer?] {
         let keys: [CacheKey]
         var headBytes: Int?
         switch operation {
@@ -291,14 +295,19 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
             keys = [key]
             if options.returnPrevious, context.capabilities.returnsPreviousHead { headBytes = options.previousHeadBytes }
         case .mset(let pairs, _): keys = pairs.map(\.key)
-        default: return nil
+        case .msetReturningHeads(let pairs, _, let bytes):
+            keys = pairs.map(\.key)
+            if context.capabilities.returnsPreviousHead { headBytes = bytes }
+        default: return []
         }
-        var removedHead: ByteBuffer?
+        var removedHeads: [ByteBuffer?] = []
+        if headBytes != nil { removedHeads.reserveCapacity(keys.count) }
         for key in keys {
+            if headBytes != nil { removedHeads.append(nil) }
             do {
                 if let headBytes {
                     if case .headed(_, let head) = try await next(.deleteReturningHead(key, headBytes: headBytes), context) {
-                        removedHead = head
+                        removedHeads[removedHeads.count - 1] = head
                     }
                 } else {
                     _ = try await next(.delete(key), context)
@@ -314,22 +323,26 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
                 )
             }
         }
-        return removedHead
+        return removedHeads
     }
 
-    /// A dropped write; `removed` is the head of the old value that ``invalidate(_:_:_:)`` deleted.
-    func shed(_ error: CacheError, _ context: CacheContext, _ operation: CacheOperation, removed: ByteBuffer? = nil) -> CacheReply {
+    /// A dropped write; `removed` is the head of the old value that ``invalidate(_:_:_:)`` deleted
+    /// for a `set`, `removedHeads` those it deleted for an `mset`.
+    func shed(
+        _ error: CacheError, _ context: CacheContext, _ operation: CacheOperation, removed: ByteBuffer? = nil, removedHeads: [ByteBuffer?] = []
+    ) -> CacheReply {
         stats.record(.shed)
         count("spillway_writes_shed_total", [("route", context.route ?? "-"), ("reason", "\(error.code)")])
         context.logger.debug("spillway shed a write", metadata: ["op": "\(operation.name)", "code": "\(error.code)"])
-        return .write(WriteResult(.dropped(error.code), previous: removed))
+        return .write(WriteResult(.dropped(error.code), previous: removed, previousHeads: removedHeads))
     }
 
-    /// A write kept in the fallback store; `removed` as in ``shed(_:_:_:removed:)``.
-    func storedLocally(_ error: CacheError, _ context: CacheContext, removed: ByteBuffer? = nil) -> CacheReply {
+    /// A write kept in the fallback store; `removed` and `removedHeads` as in
+    /// ``shed(_:_:_:removed:removedHeads:)``.
+    func storedLocally(_ error: CacheError, _ context: CacheContext, removed: ByteBuffer? = nil, removedHeads: [ByteBuffer?] = []) -> CacheReply {
         stats.record(.storedLocally)
         count("spillway_writes_fallback_total", [("route", context.route ?? "-")])
-        return .write(WriteResult(.storedLocally(error.code), previous: removed))
+        return .write(WriteResult(.storedLocally(error.code), previous: removed, previousHeads: removedHeads))
     }
 
     func fail(_ error: CacheError, _ context: CacheContext) -> CacheError {
@@ -472,7 +485,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         switch operation {
         case .set(let key, _, _), .increment(let key, _, _):
             fallback.remove(key)
-        case .mset(let pairs, _):
+        case .mset(let pairs, _), .msetReturningHeads(let pairs, _, _):
             for pair in pairs { fallback.remove(pair.key) }
         case .throttle, .get, .mget, .exists, .delete, .expire, .deleteReturningHead, .expireReturningHead:
             break
@@ -496,7 +509,7 @@ extension CacheOperation {
     /// Whether the operation replies with a ``WriteResult`` that can report a dropped write.
     var hasWriteOutcome: Bool {
         switch self {
-        case .set, .mset: true
+        case .set, .mset, .msetReturningHeads: true
         case .get, .delete, .exists, .increment, .expire, .mget, .throttle, .deleteReturningHead, .expireReturningHead: false
         }
     }

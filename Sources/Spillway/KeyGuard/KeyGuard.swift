@@ -92,6 +92,12 @@ public struct KeyGuard: CacheMiddleware {
                 out[i].key = try guarded(pairs[i].key, context.policies.resolve(route: context.route, key: pairs[i].key), context)
             }
             return try await next(.mset(out, ttl: ttl), context)
+        case .msetReturningHeads(let pairs, let ttl, let headBytes):
+            var out = pairs
+            for i in out.indices {
+                out[i].key = try guarded(pairs[i].key, context.policies.resolve(route: context.route, key: pairs[i].key), context)
+            }
+            return try await next(.msetReturningHeads(out, ttl: ttl, headBytes: headBytes), context)
         }
     }
 

@@ -36,7 +36,7 @@ public struct LimitsGuard: CacheMiddleware {
             } else {
                 try Self.checkTTL(options.expiry.duration, policy, context)
             }
-        case .mset(let pairs, let ttl):
+        case .mset(let pairs, let ttl), .msetReturningHeads(let pairs, let ttl, _):
             for pair in pairs { try Self.checkValue(pair.value.readableBytes, context.policies.resolve(route: context.route, key: pair.key), context) }
             try Self.checkTTL(ttl, policy, context)
         case .increment(_, _, let ttl):

@@ -31,9 +31,10 @@ internal import Logging
 ///   ``CacheCapabilities/returnsPreviousHead`` they ask for only the first
 ///   ``previousHeadBytes`` bytes of the old value (`set` with ``SetOptions/previousHeadBytes``,
 ///   ``CacheOperation/deleteReturningHead(_:headBytes:)``,
-///   ``CacheOperation/expireReturningHead(_:ttl:headBytes:)``). Otherwise overwrites use
+///   ``CacheOperation/expireReturningHead(_:ttl:headBytes:)``,
+///   ``CacheOperation/msetReturningHeads(_:ttl:headBytes:)``). Otherwise overwrites use
 ///   `SET … GET` when the backend has it (``CacheCapabilities/atomicSetReturningPrevious``),
-///   else a read first; deletes read the key first, and expires read it after. An overwrite or
+///   else a read first; deletes and `mset`s read the keys first, and expires read after. An overwrite or
 ///   delete that replaced a pointer releases its blob; an expire moves the blob's expiry (or
 ///   releases it when the TTL removed the key).
 /// - **get / mget** resolve pointers and verify the content's length and XXH3-128. A missing blob
@@ -157,7 +158,9 @@ public struct ValueSpill<Store: BlobStore>: CacheMiddleware {
         case .delete(let key):
             return try await delete(key, context, next)
         case .mset(let pairs, let ttl):
-            return try await mset(pairs, ttl: ttl, context, next)
+            return try await mset(pairs, ttl: ttl, callerHeadBytes: nil, context, next)
+        case .msetReturningHeads(let pairs, let ttl, let headBytes):
+            return try await mset(pairs, ttl: ttl, callerHeadBytes: headBytes, context, next)
         case .expire(let key, let ttl):
             return try await expire(key, ttl: ttl, context, next)
         case .deleteReturningHead(let key, let headBytes):

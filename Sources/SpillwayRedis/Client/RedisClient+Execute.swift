@@ -65,6 +65,9 @@ extension RedisClient {
         case .mset(let pairs, let ttl):
             return .write(try await mset(pairs, ttl: ttl))
 
+        case .msetReturningHeads(let pairs, let ttl, let headBytes):
+            return .write(try await msetReturningHeads(pairs, ttl: ttl, headBytes: headBytes))
+
         case .throttle(let key, let parameters):
             return .throttle(try await throttle(key, parameters))
 
@@ -277,15 +280,9 @@ extension RedisClient {
         _ key: CacheKey, headBytes: Int, _ arguments: [any RESPArgument], idempotent: Bool = false
     ) async throws(CacheError) -> (done: Bool, head: ByteBuffer?) {
         let args: [any RESPArgument] = [1, key] + arguments
-        let reply: RESPValue
-        if previousHeadSHACache.value == nil {
-            // The first call on this client: one EVAL, which also loads the script, instead of
-            // SCRIPT LOAD then EVALSHA. Its SHA-1 is known ahead, so later calls use EVALSHA.
-            reply = try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["EVAL", RedisScripts.previousHead] + args), idempotent: idempotent))
-            previousHeadSHACache.value = RedisScripts.previousHeadSHA1
-        } else {
-            reply = try await evaluate(RedisScripts.previousHead, sha: previousHeadSHACache, args: args, idempotent: idempotent)
-        }
+        let reply = try await evaluate(
+            RedisScripts.previousHead, knownSHA: RedisScripts.previousHeadSHA1, sha: previousHeadSHACache, args: args, idempotent: idempotent
+        )
         guard case .array(let values) = reply, values.count == 3,
             case .integer(let done) = values[0], case .integer(let hadString) = values[1]
         else { throw Self.unexpected(reply, for: "the previous-head script") }
@@ -314,5 +311,46 @@ extension RedisClient {
         }
         let (stored, head) = try await withPreviousHead(key, headBytes: headBytes, arguments)
         return WriteResult(stored ? .stored : .conditionNotMet, previous: head)
+    }
+
+    /// Runs a script whose SHA-1 is known ahead: the first call on this client is one `EVAL`,
+    /// which also loads it (instead of `SCRIPT LOAD` then `EVALSHA`); later calls use `EVALSHA`.
+    func evaluate(
+        _ script: String, knownSHA: String, sha cache: ScriptSHACache, args: [any RESPArgument], idempotent: Bool
+    ) async throws(CacheError) -> RESPValue {
+        guard cache.value == nil else { return try await evaluate(script, sha: cache, args: args, idempotent: idempotent) }
+        let reply = try Self.checked(try await roundTrip(RedisCommandEncoder.encode(["EVAL", script] + args), idempotent: idempotent))
+        cache.value = knownSHA
+        return reply
+    }
+
+    /// `MSET` through ``RedisScripts/msetHeads``: one round trip that returns only the first
+    /// `headBytes` bytes of each old value. Never sent again after a lost connection: a second
+    /// run would return the first run's new values as the old ones.
+    func msetReturningHeads(_ pairs: [KeyValue], ttl: Duration?, headBytes: Int) async throws(CacheError) -> WriteResult {
+        guard !pairs.isEmpty else { return WriteResult(.stored) }
+        if let ttl, ttl <= .zero { throw CacheError(.invalidArgument, "ERR invalid expire time in 'mset' command") }
+        var args: [any RESPArgument] = []
+        args.reserveCapacity(3 + 2 * pairs.count)
+        args.append(pairs.count)
+        for pair in pairs {
+            try checkSize(pair.value)
+            args.append(pair.key)
+        }
+        // A head never needs more than the largest value; the bound keeps the number exact in Lua.
+        args.append(min(max(0, headBytes), capabilities.maxValueBytes))
+        args.append(ttl.map(Self.milliseconds) ?? 0)
+        for pair in pairs { args.append(pair.value) }
+        let reply = try await evaluate(RedisScripts.msetHeads, knownSHA: RedisScripts.msetHeadsSHA1, sha: msetHeadsSHACache, args: args, idempotent: false)
+        guard case .array(let values) = reply, values.count == 2 * pairs.count else { throw Self.unexpected(reply, for: "the mset-heads script") }
+        var heads: [ByteBuffer?] = []
+        heads.reserveCapacity(pairs.count)
+        for i in pairs.indices {
+            guard case .integer(let hadString) = values[2 * i], case .bulkString(let head) = values[2 * i + 1] else {
+                throw Self.unexpected(reply, for: "the mset-heads script")
+            }
+            heads.append(hadString == 1 ? head : nil)
+        }
+        return WriteResult(.stored, previousHeads: heads)
     }
 }

@@ -13,7 +13,8 @@ import Synchronization
 /// - `throttle` runs ``RedisScripts/gcra`` with `EVALSHA` (loaded once with `SCRIPT LOAD`),
 ///   falling back to `EVAL` on `NOSCRIPT`;
 /// - a `set` asking for only the head of the previous value (``SetOptions/previousHeadBytes``),
-///   `deleteReturningHead` and `expireReturningHead` run ``RedisScripts/previousHead`` the same way.
+///   `deleteReturningHead` and `expireReturningHead` run ``RedisScripts/previousHead`` the same way;
+/// - `msetReturningHeads` runs ``RedisScripts/msetHeads`` the same way.
 ///
 /// Error replies become ``CacheError``s classified by ``CacheError/redisReply(_:)-(String)``.
 /// Call ``close()`` when done.
@@ -29,6 +30,7 @@ public final class RedisClient: CacheClient {
     let pool: RedisConnectionPool
     let gcraSHACache = ScriptSHACache()
     let previousHeadSHACache = ScriptSHACache()
+    let msetHeadsSHACache = ScriptSHACache()
     let retriedAfterLoss = Atomic<Int>(0)
 
     /// Creates a client. Connections open on first use.

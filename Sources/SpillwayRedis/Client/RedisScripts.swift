@@ -84,4 +84,44 @@ package enum RedisScripts {
         if t == 'string' then had = 1 end
         return {done, had, head}
         """
+
+    /// The SHA-1 of ``msetHeads`` (a test checks it against `SCRIPT LOAD`).
+    package static let msetHeadsSHA1 = "0d228363cd81593d9db26b4b707debd406d71c37"
+
+    /// An `MSET` (each key optionally with the same TTL) that also returns, atomically, only the
+    /// first bytes (the head) of the value each key held before: the batched form of
+    /// ``previousHead``, for ``CacheOperation/msetReturningHeads(_:ttl:headBytes:)``.
+    ///
+    /// `KEYS`: the keys (on a cluster, of one slot). `ARGV[1]`: how many bytes of each old value
+    /// to return (0 returns none); `ARGV[2]`: the TTL in milliseconds, or `0` for none;
+    /// `ARGV[3…]`: the values, one per key, in order. Every head is read before any write, so a
+    /// key given twice gets the value from before the script, twice. A key holding another type
+    /// is overwritten as `MSET` does, and has no head. Replies `{hadString1, head1, hadString2,
+    /// head2, …}`.
+    ///
+    /// No shebang, as ``previousHead``: the server refuses the script with `-OOM` at its first
+    /// `SET` when memory is full, before anything is written; once it has written it runs to the
+    /// end, so the keys are all written or none.
+    package static let msetHeads = """
+        local n = tonumber(ARGV[1])
+        local out = {}
+        for i, key in ipairs(KEYS) do
+          local had, head = 0, ''
+          if redis.call('TYPE', key)['ok'] == 'string' then
+            had = 1
+            if n > 0 then head = redis.call('GETRANGE', key, 0, n - 1) end
+          end
+          out[2 * i - 1] = had
+          out[2 * i] = head
+        end
+        local ms = ARGV[2]
+        for i, key in ipairs(KEYS) do
+          if ms == '0' then
+            redis.call('SET', key, ARGV[i + 2])
+          else
+            redis.call('SET', key, ARGV[i + 2], 'PX', ms)
+          end
+        end
+        return out
+        """
 }

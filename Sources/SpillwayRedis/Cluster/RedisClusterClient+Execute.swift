@@ -14,6 +14,8 @@ extension RedisClusterClient {
             return try await mget(keys)
         case .mset(let pairs, let ttl):
             return try await mset(pairs, ttl: ttl)
+        case .msetReturningHeads(let pairs, let ttl, let headBytes):
+            return try await msetReturningHeads(pairs, ttl: ttl, headBytes: headBytes)
         default:
             guard let key = operation.primaryKey else { throw CacheError(.invalidArgument, "an operation without a key") }
             return try await routed(slot: Self.slot(of: key), resendIfLost: Self.resendable(operation)) { client throws(CacheError) in
@@ -39,7 +41,7 @@ extension RedisClusterClient {
         switch operation {
         case .get, .exists, .delete, .expire, .mget, .mset: true
         case .set(_, _, let options): options.condition == .always && !options.returnPrevious
-        case .increment, .throttle, .deleteReturningHead, .expireReturningHead: false
+        case .increment, .throttle, .deleteReturningHead, .expireReturningHead, .msetReturningHeads: false
         }
     }
 
@@ -77,6 +79,29 @@ extension RedisClusterClient {
             return try await routed(slot: part.slot, resendIfLost: true) { client throws(CacheError) in try await client.execute(.mset(subset, ttl: ttl)) }
         }
         return .write(WriteResult(.stored))
+    }
+
+    /// One `msetReturningHeads` per slot (its script's keys must share one), run concurrently;
+    /// the heads come back in the pairs' order. Each slot's part is atomic on its own, as each
+    /// part of a split `mset` is.
+    private func msetReturningHeads(_ pairs: [KeyValue], ttl: Duration?, headBytes: Int) async throws(CacheError) -> CacheReply {
+        guard !pairs.isEmpty else { return .write(WriteResult(.stored)) }
+        let parts = Self.partitioned(pairs.indices) { Self.slot(of: pairs[$0].key) }
+        let results = try await Self.concurrently(parts) { [self] part throws(CacheError) in
+            let subset = parts.count == 1 ? pairs : part.indices.map { pairs[$0] }
+            let reply = try await routed(slot: part.slot, resendIfLost: false) { client throws(CacheError) in
+                try await client.execute(.msetReturningHeads(subset, ttl: ttl, headBytes: headBytes))
+            }
+            guard case .write(let result) = reply, result.previousHeads.count == subset.count else {
+                throw CacheError(.protocolError, "unexpected reply to the mset-heads script: \(reply)")
+            }
+            return result.previousHeads
+        }
+        var heads = [ByteBuffer?](repeating: nil, count: pairs.count)
+        for (part, partHeads) in zip(parts, results) {
+            for (index, head) in zip(part.indices, partHeads) { heads[index] = head }
+        }
+        return .write(WriteResult(.stored, previousHeads: heads))
     }
 
     /// Groups indices by slot, in the order of first appearance.

@@ -247,6 +247,9 @@ public final class FaultInjector: CacheMiddleware, Sendable {
             case .mset(var pairs, let ttl):
                 pairs.remove(at: reply)
                 if !pairs.isEmpty { _ = try await next(.mset(pairs, ttl: ttl), context) }
+            case .msetReturningHeads(var pairs, let ttl, let headBytes):
+                pairs.remove(at: reply)
+                if !pairs.isEmpty { _ = try await next(.msetReturningHeads(pairs, ttl: ttl, headBytes: headBytes), context) }
             default:
                 _ = try await next(operation, context)
             }
@@ -263,7 +266,7 @@ public final class FaultInjector: CacheMiddleware, Sendable {
     private static func batchSize(_ operation: CacheOperation) -> Int {
         switch operation {
         case .mget(let keys): keys.count
-        case .mset(let pairs, _): pairs.count
+        case .mset(let pairs, _), .msetReturningHeads(let pairs, _, _): pairs.count
         default: 0
         }
     }

@@ -16,7 +16,7 @@ public enum FaultOperationKind: String, Sendable, Hashable, CaseIterable, Custom
     case expire
     /// ``CacheOperation/mget(_:)``.
     case mget
-    /// ``CacheOperation/mset(_:ttl:)``.
+    /// ``CacheOperation/mset(_:ttl:)`` and ``CacheOperation/msetReturningHeads(_:ttl:headBytes:)``.
     case mset
     /// ``CacheOperation/throttle(_:_:)``.
     case throttle
@@ -32,7 +32,7 @@ public enum FaultOperationKind: String, Sendable, Hashable, CaseIterable, Custom
         case .increment: self = .increment
         case .expire, .expireReturningHead: self = .expire
         case .mget: self = .mget
-        case .mset: self = .mset
+        case .mset, .msetReturningHeads: self = .mset
         case .throttle: self = .throttle
         }
     }

@@ -60,7 +60,7 @@ public struct FaultScope: Sendable, Hashable {
         }
         switch operation {
         case .mget(let keys): return keys.contains(where: has)
-        case .mset(let pairs, _): return pairs.contains { has($0.key) }
+        case .mset(let pairs, _), .msetReturningHeads(let pairs, _, _): return pairs.contains { has($0.key) }
         default: return operation.primaryKey.map(has) ?? false
         }
     }

@@ -1,6 +1,7 @@
 import NIOCore
 import Spillway
 import SpillwayRedis
+import SpillwayTesting
 import Testing
 
 /// The previous-head operations (``CacheCapabilities/returnsPreviousHead``), run against every
@@ -70,6 +71,72 @@ struct PreviousHeadContractTests {
         }
     }
 
+    @Test("mset returns the head of each key's previous value, every head from before the write", arguments: TestBackend.withCluster)
+    func msetReturningHeads(_ backend: TestBackend) async throws {
+        try await backend.withClient { client in
+            _ = try await client.write("head:m1", "abcdefgh", SetOptions())
+            _ = try await client.write("{head:m1}x", "xyz", SetOptions())
+            _ = try await client.write("head:m3", "0123456789", SetOptions())
+            // On a cluster the keys span several slots ({head:m1}x shares head:m1's): one script per slot.
+            let pairs = [
+                KeyValue("head:m1", ByteBuffer(string: "new1")), KeyValue("head:m2", ByteBuffer(string: "new2")),
+                KeyValue("head:m3", ByteBuffer(string: "new3")), KeyValue("{head:m1}x", ByteBuffer(string: "newx")),
+                KeyValue("head:m1", ByteBuffer(string: "again")),
+            ]
+            let reply = try await client.execute(.msetReturningHeads(pairs, ttl: .seconds(100), headBytes: 4))
+            guard case .write(let result) = reply else { Issue.record("mset: \(reply)"); return }
+            #expect(result.outcome == .stored)
+            let expected: [ByteBuffer?] = [ByteBuffer(string: "abcd"), nil, ByteBuffer(string: "0123"), ByteBuffer(string: "xyz"), ByteBuffer(string: "abcd")]
+            #expect(result.previousHeads == expected, "a missing key has no head; a key given twice gets the value from before the write twice")
+            guard case .values(let values) = try await client.execute(.mget(["head:m1", "head:m2", "head:m3", "{head:m1}x"])) else {
+                Issue.record("mget")
+                return
+            }
+            #expect(values == ["again", "new2", "new3", "newx"].map { Optional(ByteBuffer(string: $0)) }, "the last pair of a key wins, as MSET")
+            if let ttl = try await Self.ttl(client, "head:m2") { #expect(ttl > .seconds(90) && ttl <= .seconds(100)) }
+
+            let none = try await client.execute(.msetReturningHeads([KeyValue("head:m2", ByteBuffer(string: "x")), KeyValue("head:m4", ByteBuffer(string: "y"))], ttl: nil, headBytes: 0))
+            guard case .write(let zero) = none else { Issue.record("mset 0: \(none)"); return }
+            #expect(zero.previousHeads == [ByteBuffer(), nil], "an existing key with a 0-byte head gives an empty head, not nil")
+            if let ttl = try await Self.ttl(client, "head:m2") { Issue.record("a write without TTL left one: \(ttl)") }
+            guard case .write(let empty) = try await client.execute(.msetReturningHeads([], ttl: nil, headBytes: 4)) else { Issue.record("empty"); return }
+            #expect(empty.outcome == .stored && empty.previousHeads.isEmpty)
+        }
+    }
+
+    /// A key's remaining TTL on the backends that can tell it (`nil`: none, or not known).
+    static func ttl(_ client: any CacheClient, _ key: CacheKey) async throws -> Duration? {
+        if let memory = client as? MemoryCache<ManualClock> { return await memory.ttl(of: key) }
+        let reply: RESPValue
+        if let redis = client as? RedisClient {
+            reply = try await redis.send("PTTL", key)
+        } else if let cluster = client as? RedisClusterClient {
+            reply = try await cluster.send(key: key, "PTTL", arguments: [key])
+        } else {
+            return nil
+        }
+        guard case .integer(let ms) = reply, ms >= 0 else { return nil }
+        return .milliseconds(ms)
+    }
+
+    @Test("on Redis, mset with heads overwrites a key of another type as MSET does (no head), and its script's SHA-1 is the one the client knows")
+    func msetOtherTypes() async throws {
+        try await TestBackend.redis.withClient { client in
+            let redis = try #require(client as? RedisClient)
+            #expect(try await redis.send("SCRIPT", "LOAD", RedisScripts.msetHeads).string == RedisScripts.msetHeadsSHA1)
+            _ = try await redis.send("SCRIPT", "FLUSH")
+            _ = try await redis.send("RPUSH", "head:mlist", "a")
+            let reply = try await client.execute(.msetReturningHeads([KeyValue("head:mlist", ByteBuffer(string: "now a string"))], ttl: nil, headBytes: 16))
+            guard case .write(let result) = reply else { Issue.record("mset: \(reply)"); return }
+            #expect(result.previousHeads == [nil])
+            #expect(try await client.value(of: "head:mlist") == ByteBuffer(string: "now a string"))
+            _ = try await redis.send("SCRIPT", "FLUSH")
+            let again = try await client.execute(.msetReturningHeads([KeyValue("head:mlist", ByteBuffer(string: "after flush"))], ttl: nil, headBytes: 3))
+            guard case .write(let reloaded) = again else { Issue.record("after flush: \(again)"); return }
+            #expect(reloaded.previousHeads == [ByteBuffer(string: "now")], "NOSCRIPT falls back to EVAL")
+        }
+    }
+
     @Test("on Redis, a key of another type is overwritten by set as SET does, and has no head")
     func otherTypes() async throws {
         try await TestBackend.redis.withClient { client in
@@ -122,6 +189,15 @@ struct PreviousHeadContractTests {
             let expired = try await client.execute(.expireReturningHead("head:oom", ttl: .seconds(100), headBytes: 4))
             guard case .headed(true, let head) = expired else { Issue.record("expire at OOM: \(expired)"); return }
             #expect(head == ByteBuffer(string: "keep"))
+            let pairs = [KeyValue("head:oom", ByteBuffer(string: "a")), KeyValue("{head:oom}new", ByteBuffer(string: "b"))]
+            do throws(CacheError) {
+                _ = try await client.execute(.msetReturningHeads(pairs, ttl: nil, headBytes: 4))
+                Issue.record("an mset at maxmemory was accepted")
+            } catch {
+                #expect(error.code == .outOfMemory)
+            }
+            #expect(try await client.value(of: "head:oom") == ByteBuffer(string: "keep me"), "a refused mset writes none of its keys")
+            #expect(try await client.value(of: "{head:oom}new") == nil)
             let deleted = try await client.execute(.deleteReturningHead("head:oom", headBytes: 4))
             guard case .headed(true, _) = deleted else { Issue.record("delete at OOM: \(deleted)"); return }
         }

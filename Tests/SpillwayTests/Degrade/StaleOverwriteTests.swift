@@ -135,6 +135,54 @@ struct StaleOverwriteTests {
             #expect(await memory.count == 0, "the old blob was released")
         }
     }
+
+    @Test("an OOM-shed mset over spilled values releases the old blobs and the new ones", arguments: TestBackend.allCases)
+    func spilledOOMShedMset(backend: TestBackend) async throws {
+        try await backend.withClient { (raw: any CacheClient) async throws in
+            let faults = FaultInjector(seed: 5, clock: ManualClock())
+            let memory = MemoryBlobStore(name: "s")
+            let degrade = Degrade<ManualClock>()
+            let cache = GuardedCache(client: AnyCacheClient(raw), policies: PolicyTable(defaults: CachePolicy(spillAbove: 1024, onOOM: .shed))) {
+                ValueSpill(store: memory)
+                degrade
+                faults
+            }
+            #expect(try await cache.mset([KeyValue("big:1", spillBytes(4096, seed: 1)), KeyValue("big:2", spillBytes(4096, seed: 2))]) == .stored)
+            #expect(await memory.count == 2)
+            faults.inject(.outOfMemory, on: .writes)
+            // Refused: shed, each old pointer deleted with its head returned, the blobs it named
+            // released at once, and the new value's blob rolled back.
+            let outcome = try await cache.mset([KeyValue("big:1", ByteBuffer(string: "small")), KeyValue("big:2", spillBytes(8192, seed: 3))])
+            #expect(outcome == .dropped(.outOfMemory))
+            #expect(try await cache.mget(["big:1", "big:2"]) == [nil, nil])
+            #expect(degrade.stats.counts.invalidated == 2)
+            #expect(await memory.count == 0, "the old blobs were released and the new one rolled back")
+        }
+    }
+
+    @Test("an mset with a spilled value is never kept locally (its blob is rolled back): dropped, and its keys deleted", arguments: TestBackend.allCases)
+    func spilledMsetNotKeptLocally(backend: TestBackend) async throws {
+        try await backend.withClient { (raw: any CacheClient) async throws in
+            let faults = FaultInjector(seed: 5, clock: ManualClock())
+            let memory = MemoryBlobStore(name: "s")
+            let local = FallbackStore(maxBytes: 64 * 1024, clock: ManualClock())
+            let cache = GuardedCache(client: AnyCacheClient(raw), policies: PolicyTable(defaults: CachePolicy(spillAbove: 1024, onOOM: .fallback))) {
+                ValueSpill(store: memory)
+                Degrade<ManualClock>(fallback: local)
+                faults
+            }
+            #expect(try await cache.mset([KeyValue("m:1", spillBytes(4096, seed: 1)), KeyValue("m:2", ByteBuffer(string: "old"))]) == .stored)
+            faults.inject(.outOfMemory, on: .writes)
+            let outcome = try await cache.mset([KeyValue("m:1", spillBytes(2048, seed: 2)), KeyValue("m:2", ByteBuffer(string: "new"))])
+            #expect(outcome == .dropped(.outOfMemory))
+            #expect(try await cache.mget(["m:1", "m:2"]) == [nil, nil], "no dead pointer and no stale value is read")
+            #expect(local.isEmpty)
+            #expect(await memory.count == 0)
+            // Without a spilled value the mset is kept locally, as before.
+            #expect(try await cache.mset([KeyValue("m:3", ByteBuffer(string: "local"))]) == .storedLocally(.outOfMemory))
+            #expect(try await cache.get("m:3") == ByteBuffer(string: "local"))
+        }
+    }
 }
 
 extension CacheReply {

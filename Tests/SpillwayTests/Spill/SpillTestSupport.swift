@@ -91,6 +91,7 @@ struct SpillTestClient: CacheClient {
             return "set"
         case .deleteReturningHead: return "delete+head"
         case .expireReturningHead: return "expire+head"
+        case .msetReturningHeads: return "mset+head"
         default: return operation.name
         }
     }

@@ -225,6 +225,36 @@ struct ValueSpillTests {
         }
     }
 
+    @Test("an mset that fails part-way (a cluster slot, a broken connection) keeps the blobs whose pointers were stored", arguments: TestBackend.allCases)
+    func msetPartialFailure(backend: TestBackend) async throws {
+        try await backend.withClient { base in
+            let faults = FaultInjector(seed: 1, clock: ManualClock())
+            let store = MemoryBlobStore()
+            let cache = GuardedCache(client: SpillTestClient(base), policies: spillPolicies(threshold: Self.threshold)) {
+                KeyGuard()
+                ValueSpill(store: store)
+                faults
+            }
+            try await cache.set("part:b", value: ByteBuffer(string: "old b"))
+            // Pairs 0 and 2 reach the backend, pair 1 does not, and the call throws.
+            faults.inject(.partialPipeline(reply: 1, failingWith: .busy), on: .only(.mset), limit: 1)
+            let pairs = [
+                KeyValue("part:a", spillBytes(3000, seed: 1)), KeyValue("part:b", spillBytes(3000, seed: 2)),
+                KeyValue("part:c", spillBytes(3000, seed: 3)),
+            ]
+            do throws(CacheError) {
+                try await cache.mset(pairs)
+                Issue.record("the partial failure was not thrown")
+            } catch {
+                #expect(error.code == .busy)
+            }
+            #expect(try await cache.get("part:a") == pairs[0].value, "a stored pointer's blob was kept, not rolled back")
+            #expect(try await cache.get("part:b") == ByteBuffer(string: "old b"))
+            #expect(try await cache.get("part:c") == pairs[2].value)
+            #expect(await store.count == 2, "the blob whose pointer was not stored was rolled back")
+        }
+    }
+
     @Test("a value above maxValueBytes is rejected with a typed error and nothing is stored", arguments: TestBackend.allCases)
     func aboveMaxValue(backend: TestBackend) async throws {
         try await backend.withClient { base in

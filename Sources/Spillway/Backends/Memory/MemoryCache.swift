@@ -109,6 +109,12 @@ public actor MemoryCache<C: Clock>: CacheClient where C.Duration == Duration {
             for pair in pairs where pair.value.readableBytes > capabilities.maxValueBytes { throw Self.tooLarge() }
             for pair in pairs { try store(pair.key, pair.value, ttl: ttl.map(deadline), keepTTL: false) }
             return .write(WriteResult(.stored))
+        case .msetReturningHeads(let pairs, let ttl, let headBytes):
+            for pair in pairs where pair.value.readableBytes > capabilities.maxValueBytes { throw Self.tooLarge() }
+            // Every head first: a key given twice gets the value from before the operation.
+            let heads = pairs.map { pair in live(pair.key).map { Self.head(of: table[$0].value, headBytes) } }
+            for pair in pairs { try store(pair.key, pair.value, ttl: ttl.map(deadline), keepTTL: false) }
+            return .write(WriteResult(.stored, previousHeads: heads))
         case .increment(let key, let by, let ttl):
             return .integer(try increment(key, by: by, ttlOnCreate: ttl))
         case .expire(let key, let ttl):
