@@ -117,7 +117,7 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
             let current = try await read(key)
             let start: Int64
             if let current {
-                guard let n = Int64(String(decoding: current.readableBytesView, as: UTF8.self)) else {
+                guard let n = current.withUnsafeReadableBytes({ DecimalInteger.parseOrNil($0) }) else {
                     throw CacheError(.other, "ERR value is not an integer or out of range")
                 }
                 start = n
@@ -143,7 +143,7 @@ public struct PersistDriverClient<Base: PersistDriver, C: Clock>: CacheClient wh
             return .headed(true, previousHead: value.getSlice(at: value.readerIndex, length: min(max(headBytes, 0), value.readableBytes)))
         case .throttle(let key, let parameters):
             let now = nowEpochNanoseconds
-            let stored = try await read(key).flatMap { Int64(String(decoding: $0.readableBytesView, as: UTF8.self)) }
+            let stored = try await read(key).flatMap { $0.withUnsafeReadableBytes { DecimalInteger.parseOrNil($0) } }
             let step = GCRA.step(storedTAT: stored, now: now, parameters: parameters)
             if let newTAT = step.newTAT {
                 try await write(key, ByteBuffer(string: String(newTAT)), ttl: .nanoseconds(step.ttlNanoseconds))

@@ -12,7 +12,6 @@ public enum RateLimitHeaders {
     /// `Retry-After`: seconds to wait before retrying (on 429 only).
     public static let retryAfter = HTTPField.Name("Retry-After")!
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
-    static let realIP = HTTPField.Name("X-Real-IP")!
 
     /// Whole seconds, rounded up (a wait of 1.2 s is reported as 2). Never traps: a duration
     /// beyond `Int64` nanoseconds saturates (about 292 years).

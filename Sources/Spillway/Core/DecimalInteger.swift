@@ -5,8 +5,9 @@
 /// It serves the RESP decoder (`:` replies and every length header, so it is on the hot path:
 /// it is `@inlinable` and takes a raw buffer, and compiles to the same loop a hand-written copy
 /// would), `MemoryCache` (is a stored value an integer, for `INCR` and for Redis's memory
-/// model) and the in-process test server's command scanner. Each caller turns a ``Failure``
-/// into its own error.
+/// model), `Degrade`'s local counters, the persist driver's counters and rate-limit state,
+/// `RESPValue.int64` and the in-process test server's command scanner. Each caller turns a
+/// ``Failure`` into its own error.
 package enum DecimalInteger {
     /// Why bytes are not a decimal integer.
     package enum Failure: Error, Sendable, Hashable {

@@ -250,7 +250,7 @@ public struct Degrade<C: Clock>: CacheMiddleware where C.Duration == Duration {
         }
         var start: Int64 = 0
         if let current {
-            guard let n = Int64(String(decoding: current.readableBytesView, as: UTF8.self)) else {
+            guard let n = current.withUnsafeReadableBytes({ DecimalInteger.parseOrNil($0) }) else {
                 throw CacheError(.other, "ERR value is not an integer or out of range", route: context.route)
             }
             start = n

@@ -30,8 +30,8 @@ public actor MemoryBlobStore: BlobStore {
     /// The number of blobs held.
     public var count: Int { blobs.count }
 
-    /// All ids held, in order (for tests).
-    public var ids: [BlobID] { blobs.keys.sorted() }
+    /// All ids held, in order (a test hook).
+    package var ids: [BlobID] { blobs.keys.sorted() }
 
     /// Sets or clears the injected `put` failure.
     package func setFailPuts(_ error: CacheError?) { failPuts = error }

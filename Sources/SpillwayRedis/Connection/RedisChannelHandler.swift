@@ -63,9 +63,6 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         )
     }
 
-    /// Commands written and not yet answered (event loop only).
-    var pendingCount: Int { machine.queuedCount }
-
     /// A fresh request identifier, used to find a request again when its task is cancelled
     /// (event loop only).
     func nextRequestID() -> UInt64 {

@@ -104,11 +104,6 @@ extension ByteBuffer {
         }
     }
 
-    @inlinable
-    mutating func writeRESPCRLF() {
-        writeInteger(UInt16(0x0D0A), endianness: .big)
-    }
-
     /// The size of a `<marker><count>\r\n` header.
     @inlinable
     static func headerLength(_ count: Int) -> Int {

@@ -1,4 +1,5 @@
 public import NIOCore
+import Spillway
 
 /// One value of the Redis serialization protocol, RESP3 (a superset of RESP2).
 ///
@@ -53,7 +54,7 @@ public enum RESPValue: Sendable, Hashable {
         switch self {
         case .integer(let n): n
         case .simpleString(let b), .bulkString(let b), .bigNumber(let b):
-            Int64(String(decoding: b.readableBytesView, as: UTF8.self))
+            b.withUnsafeReadableBytes { DecimalInteger.parseOrNil($0) }
         default: nil
         }
     }
