@@ -178,12 +178,21 @@ extension RESPDecoder {
             }
         }
 
-        /// Doubles a full array's room, but never past the `total` its header declared: the
-        /// finished reply holds no spare capacity (a 400,000-element array would otherwise
-        /// grow to 699,040 slots). Each doubling is bounded by the elements already received, so
-        /// a header alone still reserves nothing it has not been sent.
+        /// Grows a full array: to the `total` its header declared once a quarter of it has
+        /// arrived, else by doubling, never past `total` (the finished reply holds no spare
+        /// capacity: a 400,000-element array would otherwise grow to 699,040 slots).
+        ///
+        /// Every step is bounded by the elements already received (at most four times as many
+        /// slots), so a header alone still reserves nothing it has not been sent, and the
+        /// declared total was checked against ``Limits/maxReplyBytes`` when the header arrived.
+        /// Jumping to the total saves the last doublings: half the copies, and half the transient
+        /// arrays, which glibc would otherwise hand back to the kernel after a big reply and
+        /// fault in again for the next one (a 400,000-element reply cost 2.5–3.3 times a
+        /// 200,000-element one in wall clock, for 1.97 times the instructions).
         static func grow<Element>(_ array: inout [Element], toHold total: Int) {
-            array.reserveCapacity(min(total, max(2 * array.capacity, 16)))
+            let count = array.count
+            let target = count >= total / 4 ? total : min(total, max(2 * array.capacity, 16))
+            array.reserveCapacity(target)
         }
 
         /// The finished value; `nil` for an attribute (it annotates the value that follows).

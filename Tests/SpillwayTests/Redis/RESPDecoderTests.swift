@@ -207,8 +207,9 @@ struct RESPDecoderTests {
         // A verbatim string (two buffers) is boxed, so it does not set every value's size.
         #expect(MemoryLayout<RESPValue>.size <= MemoryLayout<ByteBuffer>.size + 1)
         #expect(RESPDecoder.Limits.elementOverhead == MemoryLayout<RESPValue>.stride)
-        // The element array doubles as elements arrive but stops at the declared count (plain
-        // doubling would end at 174,760 slots for 100,000 elements).
+        // The element array grows as elements arrive (doubling, then straight to the declared
+        // count once a quarter of it is in) and stops at that count (plain doubling would end at
+        // 174,760 slots for 100,000 elements).
         for maps in [false, true] {
             let count = 100_000
             let element = maps ? "+k\r\n:1\r\n" : "$5\r\nvalue\r\n"
