@@ -123,7 +123,7 @@ public struct KeyGuard: CacheMiddleware {
             let reason =
                 oversized
                 ? "key of \(key.count) bytes exceeds maxKeyBytes \(policy.maxKeyBytes)"
-                : "key of \(key.count) bytes has the hashed-key form (…#v1:<32 hex>)"
+                : "key of \(key.count) bytes has the hashed-key form (…#v1:<32 hex> or …#v2:<32 hex>)"
             let fate = !oversized || policy.keyOverflow == .hash ? "hashed" : "rejected"
             throw CacheError(
                 .strictMode,

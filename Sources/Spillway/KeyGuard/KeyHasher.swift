@@ -7,26 +7,33 @@ internal import Darwin
 #endif
 public import NIOCore
 
-/// Rewrites an oversized key into the short, stable, keyed form (format version 1):
+/// Rewrites an oversized key into the short, stable, keyed form:
 ///
 /// ```
 /// <readable prefix>…[{hash tag}]#v1:<32 hex digits of keyed XXH3-128 of the whole key>
+/// <readable prefix>…{#<4 slot letters>}#v2:<32 hex digits>      (a tag too long to keep)
 /// ```
 ///
 /// - The readable prefix is the key's first bytes, at most ``readablePrefixBytes`` and never more
 ///   than the budget left by the suffix, cut on a UTF-8 character boundary (it stops early at the
 ///   first byte that is not valid UTF-8, and before a hash tag's `{`).
-/// - `…` is U+2026 (3 bytes). `#v1:` names the format version.
+/// - `…` is U+2026 (3 bytes). `#v1:` or `#v2:` names the format version.
 /// - A Redis Cluster hash tag (the bytes between the first `{` and the next `}`, when not empty)
-///   is kept, so the new key maps to the same slot. If the tag already sits whole inside the
+///   keeps the new key in the original key's slot. If the tag already sits whole inside the
 ///   readable prefix nothing is added; otherwise `{tag}` is appended after the ellipsis. A tag too
-///   long to fit is replaced by `{#<16 hex of keyed XXH3-64 of the tag>}`, which keeps every key
-///   with that tag together.
+///   long to fit is replaced by the **slot-keeping tag** `{#XXXX}` (format version 2): `#` and four
+///   letters from `@ABCDEFGHIJKLMNO` that hash to the original tag's slot (``HashSlot``), so the
+///   hashed key lands in the same slot as the original and as every key with that tag.
+/// - Version 2 changed only that tag: a key without a too-long tag is hashed byte for byte as in
+///   version 1 and keeps `#v1:`, so those hashed keys stay readable across the upgrade. A key
+///   hashed by version 1 with a too-long tag (`{#<16 hex>}…#v1:`) is not read again: its entry
+///   expires by its TTL (in a cluster it sits in another slot, usually on another node, so no
+///   single command could read both names).
 /// - The hash is keyed by the deployment secret, so the same key gives the same output in every
 ///   process that shares the secret, and outsiders cannot craft collisions.
 /// - Hashed and raw keys never share a name: a key of any length that already ends like a hashed
-///   key (``hasHashedForm(_:)``: `#v1:` and 32 lowercase hex digits) is hashed by ``KeyGuard``
-///   too, so no raw key reaches the backend under a name that a hashed key could have.
+///   key (``hasHashedForm(_:)``: `#v1:` or `#v2:` and 32 lowercase hex digits) is hashed by
+///   ``KeyGuard`` too, so no raw key reaches the backend under a name that a hashed key could have.
 public struct KeyHasher: Sendable {
     /// The secret the digest is keyed with.
     public let secret: XXH3Secret
@@ -37,7 +44,7 @@ public struct KeyHasher: Sendable {
     /// start under ``PolicyTable/requireSecret``.
     public let usesDefaultSecret: Bool
 
-    /// The bytes of `…#v1:` plus 32 hex digits.
+    /// The bytes of `…#v1:` (or `…#v2:`) plus 32 hex digits.
     public static let suffixBytes = 3 + 4 + 32
     /// The key material of the default secret. It is public: set your own per deployment.
     public static let defaultKeyMaterial = "spillway/key-hash/v1"
@@ -54,16 +61,16 @@ public struct KeyHasher: Sendable {
         self.usesDefaultSecret = secret == Self.defaultSecret
     }
 
-    /// Whether `key` ends like a hashed key of format version 1: `#v1:` then 32 lowercase hex
-    /// digits (whatever comes before). Such a key is hashed even when it is short enough, so a
-    /// raw key can never name a hashed key's value.
+    /// Whether `key` ends like a hashed key of format version 1 or 2: `#v1:` or `#v2:`, then 32
+    /// lowercase hex digits (whatever comes before). Such a key is hashed even when it is short
+    /// enough, so a raw key can never name a hashed key's value (of either version).
     @inlinable
     public static func hasHashedForm(_ key: CacheKey) -> Bool {
         let n = key.count
         guard n >= 36 else { return false }
         return key.bytes.withUnsafeReadableBytes { raw in
             guard raw[n - 36] == UInt8(ascii: "#"), raw[n - 35] == UInt8(ascii: "v"),
-                raw[n - 34] == UInt8(ascii: "1"), raw[n - 33] == UInt8(ascii: ":")
+                raw[n - 34] == UInt8(ascii: "1") || raw[n - 34] == UInt8(ascii: "2"), raw[n - 33] == UInt8(ascii: ":")
             else { return false }
             for i in (n - 32)..<n {
                 let b = raw[i]
@@ -80,17 +87,17 @@ public struct KeyHasher: Sendable {
             let digest = XXH3.hash128(raw, secret: secret)
             let budget = max(0, maxKeyBytes - Self.suffixBytes)
             var prefixEnd = min(budget, readablePrefixBytes)
-            // The tag part: nothing, `{tag}` (the tag's bytes), or `{#<16 hex>}` (its hash).
+            // The tag part: nothing, `{tag}` (the tag's bytes), or the slot-keeping `{#XXXX}`.
             var tagBytes: Range<Int>? = nil
-            var tagHash: UInt64? = nil
+            var slotTag: (UInt8, UInt8, UInt8, UInt8, UInt8)? = nil
             var tagPartCount = 0
             if let tag = Self.hashTag(in: raw), tag.upperBound >= Self.utf8Boundary(raw, limit: prefixEnd) {
                 if tag.count + 2 <= budget {
                     tagBytes = tag
                     tagPartCount = tag.count + 2
                 } else {
-                    tagHash = XXH3.hash64(UnsafeRawBufferPointer(rebasing: raw[tag]), secret: secret)
-                    tagPartCount = 2 + 16 + 1
+                    slotTag = HashSlot.slotKeepingTag(slot: HashSlot.slot(hashing: UnsafeRawBufferPointer(rebasing: raw[tag])))
+                    tagPartCount = 2 + 5
                 }
                 // The readable prefix must stop before the tag's `{` (the first `{` in the key).
                 prefixEnd = min(prefixEnd, tag.lowerBound - 1, max(0, budget - tagPartCount))
@@ -113,13 +120,12 @@ public struct KeyHasher: Sendable {
                         .copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[tagBytes]))
                     at += tagBytes.count
                     put(UInt8(ascii: "}"))
-                } else if let tagHash {
-                    put(UInt8(ascii: "{")); put(UInt8(ascii: "#"))
-                    XXH3.writeHex(tagHash, into: dest, at: at)
-                    at += 16
+                } else if let slotTag {
+                    put(UInt8(ascii: "{"))
+                    put(slotTag.0); put(slotTag.1); put(slotTag.2); put(slotTag.3); put(slotTag.4)
                     put(UInt8(ascii: "}"))
                 }
-                put(UInt8(ascii: "#")); put(UInt8(ascii: "v")); put(UInt8(ascii: "1")); put(UInt8(ascii: ":"))
+                put(UInt8(ascii: "#")); put(UInt8(ascii: "v")); put(UInt8(ascii: slotTag == nil ? "1" : "2")); put(UInt8(ascii: ":"))
                 digest.writeHex(into: UnsafeMutableRawBufferPointer(rebasing: dest[at..<(at + 32)]))
                 at += 32
                 return at

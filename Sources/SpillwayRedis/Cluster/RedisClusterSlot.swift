@@ -1,3 +1,5 @@
+public import Spillway
+
 /// Redis Cluster's key-to-slot function: `CRC16(key) mod 16384` (CRC-16/XMODEM: polynomial
 /// 0x1021, initial value 0), hashing only the hash tag when the key has one.
 ///
@@ -28,22 +30,8 @@ public enum RedisClusterSlot {
         of(Array(key.utf8))
     }
 
-    /// CRC-16/XMODEM of `bytes`.
-    @inlinable
+    /// CRC-16/XMODEM of `bytes` (the core's, which `KeyHasher` keeps slots with).
     public static func crc16<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt16 {
-        var crc: UInt16 = 0
-        for byte in bytes {
-            crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
-        }
-        return crc
-    }
-
-    @usableFromInline
-    static let table: [UInt16] = (0..<256).map { (index: Int) -> UInt16 in
-        var crc = UInt16(index) << 8
-        for _ in 0..<8 {
-            crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1
-        }
-        return crc
+        HashSlot.crc16(bytes)
     }
 }

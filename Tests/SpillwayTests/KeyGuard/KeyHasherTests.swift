@@ -3,7 +3,7 @@ import NIOCore
 import Spillway
 import Testing
 
-@Suite("Key hash format v1")
+@Suite("Key hash format (v1, and v2 for too-long tags)")
 struct KeyHasherTests {
     let hasher = KeyHasher()
 
@@ -96,15 +96,51 @@ struct KeyHasherTests {
         #expect(Self.slotTag(out) == nil)
     }
 
-    @Test("a tag too long to fit is replaced by its keyed hash, same for every key with it")
-    func hugeTag() {
+    @Test("a tag too long to fit becomes the slot-keeping {#XXXX} (format v2): the original's slot, same for every key with it")
+    func hugeTag() throws {
         let tag = "{" + String(repeating: "t", count: 300) + "}"
         let a = hashed("a:" + tag + "1", max: 128)
         let b = hashed("b:" + tag + "2", max: 128)
         #expect(a.utf8.count <= 128 && b.utf8.count <= 128)
-        let ta = Self.slotTag(a)
-        #expect(ta != nil && ta == Self.slotTag(b))
-        #expect(ta?.hasPrefix("#") == true)
+        let ta = try #require(Self.slotTag(a))
+        #expect(ta == Self.slotTag(b))
+        #expect(ta.utf8.count == 5 && ta.hasPrefix("#"))
+        #expect(ta.utf8.dropFirst().allSatisfy { (0x40...0x4F).contains($0) })
+        #expect(a.contains("…{\(ta)}#v2:") && b.contains("…{\(ta)}#v2:"))
+        #expect(HashSlot.slot(hashing: Array(ta.utf8)) == HashSlot.slot(hashing: Array(String(repeating: "t", count: 300).utf8)))
+        // The digest still tells the keys apart.
+        #expect(a != b)
+    }
+
+    @Test("the slot-keeping tag reaches every one of the 16,384 slots, each with its own letters")
+    func slotKeepingTagCoversEverySlot() {
+        var seen = Set<[UInt8]>()
+        var wrong = 0
+        for slot in 0..<HashSlot.count {
+            let t = HashSlot.slotKeepingTag(slot: slot)
+            let bytes = [t.0, t.1, t.2, t.3, t.4]
+            if HashSlot.slot(hashing: bytes) != slot { wrong += 1 }
+            seen.insert(bytes)
+        }
+        #expect(wrong == 0)
+        #expect(seen.count == HashSlot.count)
+    }
+
+    @Test("at the smallest maxKeyBytes a too-long tag still fits and keeps its slot", arguments: [48, 49, 56])
+    func hugeTagSmallBudget(max: Int) throws {
+        let tagContent = "tenant-" + String(repeating: "9", count: 40)
+        let out = hashed("k:{" + tagContent + "}:" + String(repeating: "z", count: 500), max: max)
+        #expect(out.utf8.count <= max)
+        let tag = try #require(Self.slotTag(out))
+        #expect(HashSlot.slot(hashing: Array(tag.utf8)) == HashSlot.slot(hashing: Array(tagContent.utf8)))
+    }
+
+    @Test("a key without a too-long tag keeps the version 1 form (#v1:, no slot letters)")
+    func versionOneUnchanged() {
+        let plain = hashed("celery-task-lock:" + String(repeating: "x", count: 300))
+        let tagged = hashed("orders:" + String(repeating: "x", count: 100) + "{tenant-7}" + String(repeating: "y", count: 500))
+        #expect(plain.contains("…#v1:") && !plain.contains("{"))
+        #expect(tagged.contains("…{tenant-7}#v1:"))
     }
 
     @Test("small maxKeyBytes still fits", arguments: [48, 50, 64, 100])

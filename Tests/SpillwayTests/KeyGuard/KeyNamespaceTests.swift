@@ -31,17 +31,20 @@ struct KeyNamespaceTests {
         #expect(try await cache.get(Self.longKey) == ByteBuffer(string: "victim"))
     }
 
-    @Test("the shape check: #v1: and 32 lowercase hex digits at the end, nothing else")
+    @Test("the shape check: #v1: or #v2: and 32 lowercase hex digits at the end, nothing else")
     func shape() {
         let digits = String(repeating: "0123456789abcdef", count: 2)
         #expect(KeyHasher.hasHashedForm(CacheKey("#v1:" + digits)))
         #expect(KeyHasher.hasHashedForm(CacheKey("anything…{tag}#v1:" + digits)))
         #expect(!KeyHasher.hasHashedForm(CacheKey("#v1:" + digits.uppercased())))
         #expect(!KeyHasher.hasHashedForm(CacheKey("#v1:" + digits.dropLast())))
-        #expect(!KeyHasher.hasHashedForm(CacheKey("#v2:" + digits)))
+        #expect(KeyHasher.hasHashedForm(CacheKey("#v2:" + digits)))
+        #expect(KeyHasher.hasHashedForm(CacheKey("x…{#@ABC}#v2:" + digits)))
+        #expect(!KeyHasher.hasHashedForm(CacheKey("#v3:" + digits)))
+        #expect(!KeyHasher.hasHashedForm(CacheKey("#v0:" + digits)))
         #expect(!KeyHasher.hasHashedForm(CacheKey("#v1:" + digits + "x")))
         #expect(!KeyHasher.hasHashedForm(CacheKey("session:42")))
-        for key in [Self.longKey, CacheKey(String(repeating: "{t}é", count: 300))] {
+        for key in [Self.longKey, CacheKey(String(repeating: "{t}é", count: 300)), CacheKey("{" + String(repeating: "t", count: 300) + "}")] {
             for limit in [48, 64, 256] {
                 #expect(KeyHasher.hasHashedForm(KeyHasher().hashed(key, maxKeyBytes: limit)))
             }
