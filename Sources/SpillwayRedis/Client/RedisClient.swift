@@ -57,6 +57,11 @@ public final class RedisClient: CacheClient {
     /// The number of open connections.
     public var connectionCount: Int { pool.connectionCount }
 
+    /// Whether a command is in flight, or a caller is opening a connection (what a
+    /// ``RedisClusterClient`` waits out before it closes the client of a node that left the
+    /// topology).
+    var isBusy: Bool { pool.busyCount > 0 }
+
     // MARK: Raw commands
 
     /// Sends any command and returns its reply, for commands Spillway does not model.

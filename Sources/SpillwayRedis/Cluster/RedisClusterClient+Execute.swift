@@ -3,8 +3,9 @@ import Synchronization
 public import Spillway
 
 extension RedisClusterClient {
-    /// Executes one operation on the master of its key's slot (`mget` and `mset` split by slot,
-    /// run concurrently), following redirections and retrying transient refusals (see
+    /// Executes one operation on the master of its key's slot (`mget` split by slot, one `MGET`
+    /// per slot and one pipeline per node, the nodes concurrently; `mset` split by slot, the
+    /// slots concurrently), following redirections and retrying transient refusals (see
     /// ``RedisClusterClient``).
     /// - Throws: the classified ``CacheError``; `.busy` when the cluster still refuses (or keeps
     ///   redirecting) at the end of ``RedisClusterConfiguration/retryTimeout``.
@@ -53,17 +54,24 @@ extension RedisClusterClient {
         if parts.count == 1 {
             return try await routed(slot: parts[0].slot, resendIfLost: true) { client throws(CacheError) in try await client.execute(.mget(keys)) }
         }
-        let results = try await Self.concurrently(parts) { [self] part throws(CacheError) in
-            let subset = part.indices.map { keys[$0] }
-            let reply = try await routed(slot: part.slot, resendIfLost: true) { client throws(CacheError) in try await client.execute(.mget(subset)) }
-            guard case .values(let values) = reply, values.count == subset.count else {
+        // One MGET per slot; the slots' MGETs go to their masters as one pipeline per node.
+        let commands = parts.map { part in
+            RedisClusterCommand(key: keys[part.indices[0]], ["MGET" as any RESPArgument] + part.indices.map { keys[$0] as any RESPArgument })
+        }
+        let replies = try await pipeline(commands, resendIfLost: true)
+        var values = [ByteBuffer?](repeating: nil, count: keys.count)
+        for (part, reply) in zip(parts, replies) {
+            if case .error(let message) = reply { throw CacheError.redisReply(message) }
+            guard case .array(let elements) = reply, elements.count == part.indices.count else {
                 throw CacheError(.protocolError, "unexpected reply to MGET: \(reply)")
             }
-            return values
-        }
-        var values = [ByteBuffer?](repeating: nil, count: keys.count)
-        for (part, partValues) in zip(parts, results) {
-            for (index, value) in zip(part.indices, partValues) { values[index] = value }
+            for (index, element) in zip(part.indices, elements) {
+                switch element {
+                case .bulkString(let value): values[index] = value
+                case .null: values[index] = nil
+                default: throw CacheError(.protocolError, "unexpected reply to MGET: \(reply)")
+                }
+            }
         }
         return .values(values)
     }
@@ -131,28 +139,42 @@ extension RedisClusterClient {
         var redirections = 0
         var attempt = 0
         var asking: RedisClusterNodeAddress?
-        let due = state.withLock { $0.router.pending == nil ? .none : $0.router.pendingRefreshDue(now: .now, jitter: jitter()) }
-        await carryOut(due)
+        var checkPending = true
         while true {
             let target: RedisClusterNodeAddress
+            let client: RedisClient
             if let asking {
                 target = asking
-            } else if let master = state.withLock({ $0.router.route(slot: slot) }) {
-                target = master
+                client = try node(asking)
             } else {
-                let hasMap = state.withLock { $0.router.topology != nil }
-                await requestRefresh(hasMap ? .clusterDown : .initial)
-                if let master = state.withLock({ $0.router.route(slot: slot) }) {
+                // One lock: the slot's master and its client, and (first time round) a trailing
+                // refresh that has come due.
+                let route = state.withLock { s in s.route(slot: slot, checkPending: checkPending, jitter: jitter) }
+                if checkPending {
+                    checkPending = false
+                    if route.due != .none {
+                        await carryOut(route.due)
+                        continue
+                    }
+                }
+                if let master = route.master {
                     target = master
+                    if let known = route.client { client = known } else { client = try node(master) }
                 } else {
-                    try await backOff(
-                        &attempt, until: deadline,
-                        CacheError(.busy, hasMap ? "CLUSTERDOWN no Redis Cluster master serves slot \(slot)" : "no Redis Cluster node answered CLUSTER SHARDS")
-                    )
-                    continue
+                    let hasMap = state.withLock { $0.router.topology != nil }
+                    await requestRefresh(hasMap ? .clusterDown : .initial)
+                    if let master = state.withLock({ $0.router.route(slot: slot) }) {
+                        target = master
+                        client = try node(master)
+                    } else {
+                        try await backOff(
+                            &attempt, until: deadline,
+                            CacheError(.busy, hasMap ? "CLUSTERDOWN no Redis Cluster master serves slot \(slot)" : "no Redis Cluster node answered CLUSTER SHARDS")
+                        )
+                        continue
+                    }
                 }
             }
-            let client = try node(target)
             let error: CacheError
             do throws(CacheError) {
                 if asking != nil {
@@ -167,7 +189,11 @@ extension RedisClusterClient {
             case .moved(let movedSlot, let address):
                 redirections += 1
                 guard redirections <= configuration.maxRedirections else { throw Self.tooManyRedirections(error) }
-                let decision = state.withLock { $0.router.moved(slot: movedSlot, to: address, now: .now, jitter: jitter()) }
+                let decision = state.withLock { s in
+                    let decision = s.router.moved(slot: movedSlot, to: address, now: .now, jitter: jitter())
+                    topologyChanged(&s)
+                    return decision
+                }
                 await carryOut(decision)
                 // A second MOVED in one operation: the nodes do not agree yet (a slot was just
                 // handed over and gossip is still spreading it), so each sends the command to
@@ -212,7 +238,7 @@ extension RedisClusterClient {
 
     /// Waits before the next attempt (doubling from the initial backoff), or throws `error` when
     /// that would pass `deadline`.
-    private func backOff(_ attempt: inout Int, until deadline: ContinuousClock.Instant, _ error: CacheError) async throws(CacheError) {
+    func backOff(_ attempt: inout Int, until deadline: ContinuousClock.Instant, _ error: CacheError) async throws(CacheError) {
         let pause = min(configuration.maxRetryBackoff, configuration.initialRetryBackoff * (1 << min(attempt, 16)))
         attempt += 1
         guard ContinuousClock.now + pause < deadline else { throw error }
@@ -224,7 +250,7 @@ extension RedisClusterClient {
         }
     }
 
-    private static func tooManyRedirections(_ error: CacheError) -> CacheError {
+    static func tooManyRedirections(_ error: CacheError) -> CacheError {
         CacheError(.busy, "too many Redis Cluster redirections (last: \(error.message))", underlying: error)
     }
 }

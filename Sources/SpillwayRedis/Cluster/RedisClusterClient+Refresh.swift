@@ -55,7 +55,12 @@ extension RedisClusterClient {
                     lastError = CacheError(.busy, "CLUSTERDOWN \(address) serves no slot map yet")
                     continue
                 }
-                state.withLock { $0.router.refreshSucceeded(topology, now: .now) }
+                let departed = state.withLock { s in
+                    s.router.refreshSucceeded(topology, now: .now)
+                    topologyChanged(&s)
+                    return retireDeparted(&s)
+                }
+                for client in departed { Task { await closeWhenIdle(client) } }
                 logger.debug(
                     "Redis Cluster topology refreshed",
                     metadata: ["reason": "\(reason.rawValue)", "from": "\(address)", "masters": "\(topology.masters)"]

@@ -23,10 +23,17 @@ import Synchronization
 ///   sent again only when that is harmless (reads, unconditional `set`, `mset`, `delete`,
 ///   `expire`); an `increment`, a `throttle` or a conditional `set` fails with `.connection`.
 /// - **Multi-key operations**: `mget` and `mset` are split by slot (Redis refuses keys of
-///   several slots in one command with `CROSSSLOT`), and the parts run concurrently on their
-///   masters; an `mset` with a TTL is atomic per slot only. Every other operation has one key and
-///   runs on its master as ``RedisClient`` runs it (the GCRA and previous-head scripts by
-///   `EVALSHA` with the `NOSCRIPT` fallback, per node).
+///   several slots in one command with `CROSSSLOT`). An `mget`'s per-slot `MGET`s go to each
+///   master as one pipeline, the masters concurrently; an `mset`'s slots run concurrently, and
+///   one with a TTL is atomic per slot only. Every other operation has one key and runs on its
+///   master as ``RedisClient`` runs it (the GCRA and previous-head scripts by `EVALSHA` with the
+///   `NOSCRIPT` fallback, per node).
+/// - **Pipelines**: ``pipeline(_:resendIfLost:)`` splits any commands by node, one pipeline per
+///   master, concurrently, and follows each command's redirections on its own.
+/// - **Departed nodes**: after a refresh, the clients of nodes that are no longer masters (a
+///   failed or demoted master, a master that gave away its slots) are closed once their commands
+///   in flight are done (``RedisClusterStats/nodesClosed``), so failovers and reshards leak no
+///   connections.
 ///
 /// Call ``close()`` when done, or run it in a `ServiceGroup` (it is a `Service`).
 public final class RedisClusterClient: CacheClient {
@@ -39,8 +46,30 @@ public final class RedisClusterClient: CacheClient {
 
     struct State {
         var router: RedisClusterRouter
+        /// The client of every node in use, by address.
         var nodes: [RedisClusterNodeAddress: RedisClient] = [:]
+        /// The client of each master of `router.topology`, by its index in the topology's
+        /// `masters` (kept in step by ``RedisClusterClient/topologyChanged(_:)``), so that routing
+        /// a command reads an array instead of hashing an address; `nil` when the client could
+        /// not be made (``RedisClusterClient/node(_:)`` then reports why).
+        var masterClients: [RedisClient?] = []
+        /// Clients of nodes that left the topology, closing once their commands are done.
+        var retiring: [RedisClient] = []
         var closed = false
+
+        /// Where a command for `slot` goes: the master in the map and its client (`nil` when
+        /// none serves it, or before the first refresh), and, with `checkPending`, a trailing
+        /// refresh that has come due.
+        mutating func route(
+            slot: Int, checkPending: Bool, jitter: () -> Duration
+        ) -> (master: RedisClusterNodeAddress?, client: RedisClient?, due: RedisClusterRouter.Decision) {
+            var due = RedisClusterRouter.Decision.none
+            if checkPending, router.pending != nil { due = router.pendingRefreshDue(now: .now, jitter: jitter()) }
+            guard let topology = router.topology else { return (nil, nil, due) }
+            let index = topology.masterIndex(forSlot: slot)
+            guard index >= 0 else { return (nil, nil, due) }
+            return (topology.masters[index], index < masterClients.count ? masterClients[index] : nil, due)
+        }
     }
 
     let state: Mutex<State>
@@ -83,7 +112,11 @@ public final class RedisClusterClient: CacheClient {
     public func close() async {
         let clients = state.withLock { s in
             s.closed = true
-            return Array(s.nodes.values)
+            let all = Array(s.nodes.values) + s.retiring
+            s.nodes = [:]
+            s.masterClients = []
+            s.retiring = []
+            return all
         }
         for client in clients { await client.close() }
     }
@@ -95,21 +128,76 @@ public final class RedisClusterClient: CacheClient {
     public var topology: RedisClusterTopology? { state.withLock { $0.router.topology } }
 
     /// The single-node client for `address` (created on first use), for commands that go to one
-    /// node (`INFO`, `CLUSTER …`, a scan of one master).
+    /// node (`INFO`, `CLUSTER …`, a scan of one master). The client of a node that is no longer
+    /// a master after a topology refresh is closed once its commands in flight are done; ask
+    /// again for a fresh one.
     /// - Throws: `.connection` once the client is closed.
     public func node(_ address: RedisClusterNodeAddress) throws(CacheError) -> RedisClient {
         let result: Result<RedisClient, CacheError> = state.withLock { s in
             if s.closed { return .failure(CacheError(.connection, "the Redis Cluster client is closed")) }
             if let client = s.nodes[address] { return .success(client) }
             do throws(CacheError) {
-                let client = try RedisClient(configuration: Self.nodeConfiguration(configuration.node, address), eventLoopGroup: eventLoopGroup)
-                s.nodes[address] = client
-                return .success(client)
+                return .success(try makeNodeClient(address, in: &s))
             } catch {
                 return .failure(error)
             }
         }
         return try result.get()
+    }
+
+    /// Makes and records the client of `address` (under the state's lock).
+    private func makeNodeClient(_ address: RedisClusterNodeAddress, in s: inout State) throws(CacheError) -> RedisClient {
+        let client = try RedisClient(configuration: Self.nodeConfiguration(configuration.node, address), eventLoopGroup: eventLoopGroup)
+        s.nodes[address] = client
+        return client
+    }
+
+    /// Brings ``State/masterClients`` in step with the router's topology, after the topology
+    /// changed (a refresh, a `MOVED`). Under the state's lock.
+    func topologyChanged(_ s: inout State) {
+        guard !s.closed, let masters = s.router.topology?.masters else {
+            s.masterClients = []
+            return
+        }
+        s.masterClients = masters.map { address in
+            if let client = s.nodes[address] { return client }
+            return try? makeNodeClient(address, in: &s)
+        }
+    }
+
+    /// After a refresh: the clients of nodes that are no longer masters (a failed or demoted old
+    /// master, a master that gave away its last slot, a seed that is a replica) leave the table,
+    /// to be closed by ``closeWhenIdle(_:)``. Under the state's lock.
+    func retireDeparted(_ s: inout State) -> [RedisClient] {
+        guard !s.closed, let topology = s.router.topology else { return [] }
+        let masters = Set(topology.masters)
+        var departed: [RedisClient] = []
+        for (address, client) in s.nodes where !masters.contains(address) {
+            s.nodes[address] = nil
+            departed.append(client)
+        }
+        s.retiring += departed
+        return departed
+    }
+
+    /// Closes a retired node client once no command is in flight on it (or after the command
+    /// timeout, when a reply never comes), so a command that was already under way finishes.
+    func closeWhenIdle(_ client: RedisClient) async {
+        let deadline = ContinuousClock.now + configuration.node.commandTimeout + .seconds(1)
+        while client.isBusy && ContinuousClock.now < deadline {
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { break }
+        }
+        await client.close()
+        state.withLock { s in
+            s.retiring.removeAll { $0 === client }
+            s.router.nodeClosed()
+        }
+    }
+
+    /// The nodes the client has a client for (masters, and nodes asked directly), and how many
+    /// retired clients are still waiting to close.
+    package var nodeClients: (addresses: [RedisClusterNodeAddress], retiring: Int) {
+        state.withLock { s in (s.nodes.keys.sorted(), s.retiring.count) }
     }
 
     /// The masters serving slots, reading the topology first if there is none yet.
@@ -122,7 +210,7 @@ public final class RedisClusterClient: CacheClient {
 
     /// The slot of `key` (see ``RedisClusterSlot``).
     public static func slot(of key: CacheKey) -> Int {
-        RedisClusterSlot.of(key.bytes.readableBytesView)
+        key.bytes.withUnsafeReadableBytes { RedisClusterSlot.of($0) }
     }
 
     static func nodeConfiguration(_ base: RedisConfiguration, _ address: RedisClusterNodeAddress) -> RedisConfiguration {

@@ -71,6 +71,11 @@ struct RedisClusterRouter: Sendable {
         stats.asked += 1
     }
 
+    /// The client of a node that left the topology was closed: counted.
+    mutating func nodeClosed() {
+        stats.nodesClosed += 1
+    }
+
     /// A command is retried after a transient refusal (TRYAGAIN, CLUSTERDOWN, LOADING,
     /// MASTERDOWN) or a failed connection: counted.
     mutating func retried() {

@@ -19,6 +19,10 @@ public struct RedisClusterStats: Sendable, Hashable {
     /// or a failed connection.
     public var retries = 0
 
+    /// Clients of nodes that left the topology (a failed or demoted master, a master without
+    /// slots, a seed that is a replica) closed after a refresh, once their commands were done.
+    public var nodesClosed = 0
+
     /// Creates zeroed stats.
     public init() {}
 }

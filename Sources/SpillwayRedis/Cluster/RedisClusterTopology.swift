@@ -23,6 +23,11 @@ public struct RedisClusterTopology: Sendable, Equatable {
         return owner < 0 ? nil : masters[Int(owner)]
     }
 
+    /// The index in ``masters`` of the master serving `slot`; -1 when none does.
+    func masterIndex(forSlot slot: Int) -> Int {
+        Int(slotOwners[slot])
+    }
+
     /// The number of slots that have a master (16,384 in a healthy cluster).
     public var coveredSlots: Int { slotOwners.reduce(0) { $0 + ($1 < 0 ? 0 : 1) } }
 

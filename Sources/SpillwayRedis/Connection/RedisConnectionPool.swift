@@ -112,6 +112,9 @@ final class RedisConnectionPool: Sendable {
     /// The number of open connections.
     var connectionCount: Int { state.withLock { $0.connections.count } }
 
+    /// The commands in flight on the pool's connections, and the callers opening one.
+    var busyCount: Int { state.withLock { s in s.connections.reduce(s.connecting) { $0 + $1.inflight } } }
+
     /// The number of callers waiting for a connection to open.
     var waiterCount: Int { state.withLock { $0.waiters.count } }
 

@@ -105,6 +105,63 @@ struct RedisClusterClientTests {
         }
     }
 
+    @Test("pipeline: split by node, concurrently, replies in order; a slot moved under it in the middle is followed")
+    func pipelineAcrossNodes() async throws {
+        try await withClient({
+            $0.minRefreshInterval = .zero; $0.refreshJitter = .zero
+        }) { cluster, client in
+            try await client.refreshTopology()
+            let keys = (0..<60).map { CacheKey("pipe:\($0)") }
+            let masters = Set(keys.compactMap { client.topology?.master(forSlot: RedisClusterClient.slot(of: $0)) })
+            #expect(masters.count == 3, "the keys span every master")
+            let sets = try await client.pipeline(keys.enumerated().map { RedisClusterCommand(key: $1, ["SET", $1, "v\($0)"]) })
+            #expect(sets.map(\.string) == Array(repeating: "OK", count: keys.count))
+            #expect(client.stats.moved == 0)
+
+            // Move an empty slot to another master behind the client's back; the pipeline then
+            // has two commands for it in the middle of the others.
+            let movedKey: CacheKey = "pipe-moved:key"
+            let slot = RedisClusterClient.slot(of: movedKey)
+            let source = try await Self.owner(of: slot, in: cluster)
+            let roles = try await cluster.roles()
+            let target = try #require(roles.first { $0.isMaster && $0.address != source })
+            for role in roles where role.isMaster {
+                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) {
+                    _ = try await $0.send("CLUSTER", "SETSLOT", slot, "NODE", target.id)
+                }
+            }
+            var commands = keys.prefix(30).map { RedisClusterCommand(key: $0, ["GET", $0]) }
+            commands.append(RedisClusterCommand(key: movedKey, ["SET", movedKey, "moved"]))
+            commands.append(RedisClusterCommand(key: movedKey, ["GET", movedKey]))
+            commands.append(RedisClusterCommand(key: keys[0], ["INCR", keys[0]]))  // WRONGTYPE-like error, as a value
+            commands += keys.suffix(30).map { RedisClusterCommand(key: $0, ["GET", $0]) }
+            let replies = try await client.pipeline(commands)
+            #expect(replies.count == commands.count)
+            #expect(replies.prefix(30).map(\.string) == (0..<30).map { "v\($0)" })
+            #expect(replies[30].string == "OK" && replies[31].string == "moved")
+            #expect(replies[32].errorMessage?.hasPrefix("ERR") == true, "other error replies are values: \(replies[32])")
+            #expect(replies.suffix(30).map(\.string) == (30..<60).map { "v\($0)" })
+            #expect(client.stats.moved == 2, "both commands of the moved slot were redirected")
+            #expect(client.topology?.master(forSlot: slot) == target.address)
+            let stored = try await cluster.withNodeClient(try #require(cluster.server(at: target.address))) { try await $0.send("GET", movedKey) }
+            #expect(stored.string == "moved")
+
+            // mget over every master goes through the same path.
+            guard case .values(let values) = try await client.execute(.mget(keys + [movedKey])) else { Issue.record("mget"); return }
+            #expect(values == (0..<60).map { ByteBuffer(string: "v\($0)") } + [ByteBuffer(string: "moved")])
+
+            // Back as created.
+            _ = try await client.execute(.delete(movedKey))
+            let sourceID = try #require(roles.first { $0.address == source }).id
+            for role in roles where role.isMaster {
+                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) {
+                    _ = try await $0.send("CLUSTER", "SETSLOT", slot, "NODE", sourceID)
+                }
+            }
+            try await cluster.waitUntilHealthy()
+        }
+    }
+
     @Test("CROSSSLOT is a classified invalidArgument error")
     func crossSlot() async throws {
         try await withClient { _, client in
@@ -236,7 +293,7 @@ struct RedisClusterClientTests {
             let forms = [inPrefix, appended, hashedTagA, hashedTagB].map { hasher.hashed($0, maxKeyBytes: 128) }
             #expect(forms[0].string.hasPrefix("{user:42}:profile:"))
             #expect(forms[1].string.contains("…{user:42}#v1:"))
-            #expect(forms[2].string.contains("…{#") && forms[3].string.contains("…{#"))
+            #expect(forms[2].string.contains("…{#") && forms[2].string.contains("}#v2:") && forms[3].string.contains("…{#"))
             let originals = [inPrefix, appended, hashedTagA, hashedTagB]
             let replies = try await cluster.withNodeClient(cluster.nodes[0]) { node in
                 try await node.pipeline((originals + forms).map { ["CLUSTER", "KEYSLOT", $0] })
@@ -245,9 +302,21 @@ struct RedisClusterClientTests {
             #expect(slots[4] == slots[0], "readable-prefix form keeps the original's slot")
             #expect(slots[5] == slots[1], "appended-tag form keeps the original's slot")
             #expect(slots[0] == slots[1], "both carry {user:42}")
+            #expect(slots[6] == slots[2], "{#…} form (v2) keeps the original's slot")
+            #expect(slots[7] == slots[3], "{#…} form (v2) keeps the original's slot")
             #expect(slots[6] == slots[7], "{#…} form: keys sharing a long tag share one slot")
             #expect(slots[2] == slots[3])
             for (key, slot) in zip(originals + forms, slots) { #expect(RedisClusterSlot.of(key.bytes.readableBytesView) == slot) }
+            // Many long tags, over many slots (and the smallest key budget): the server agrees.
+            let manyOriginals = (0..<200).map { CacheKey("k\($0):{tenant-\($0)-" + String(repeating: "t", count: 60) + "}:" + padding) }
+            let manyForms = manyOriginals.map { hasher.hashed($0, maxKeyBytes: CachePolicy.minimumMaxKeyBytes) }
+            #expect(manyForms.allSatisfy { $0.count <= CachePolicy.minimumMaxKeyBytes && $0.string.contains("}#v2:") })
+            let manyReplies = try await cluster.withNodeClient(cluster.nodes[0]) { node in
+                try await node.pipeline((manyOriginals + manyForms).map { ["CLUSTER", "KEYSLOT", $0] })
+            }
+            let manySlots = manyReplies.map { Int($0.int64 ?? -1) }
+            #expect(Array(manySlots[..<200]) == Array(manySlots[200...]), "every {#…} form keeps its original's slot")
+            #expect(Set(manySlots[..<200]).count > 150, "the tags spread over many slots")
         }
     }
 

@@ -23,6 +23,8 @@ struct RedisClusterFaultTests {
         /// When the cluster itself finished failing over (promoted a replica), for a fault whose
         /// recovery waits on the cluster (a killed master); `nil` when the fault is instant.
         var promotedAt: @Sendable () -> ContinuousClock.Instant? = { nil }
+        /// Checked once writes have resumed after the recovery, with the load still running.
+        var afterRecovery: @Sendable (RedisClusterServer, RedisClusterClient) async throws -> Void = { _, _ in }
     }
 
     func withLoad(
@@ -62,6 +64,7 @@ struct RedisClusterFaultTests {
         var callsAtFault = 0
         var down: Set<RedisClusterNodeAddress> = []
         var promotedAt: @Sendable () -> ContinuousClock.Instant? = { nil }
+        var afterRecovery: @Sendable (RedisClusterServer, RedisClusterClient) async throws -> Void = { _, _ in }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await load.run(client, writers: 6, readers: 2) }
             do {
@@ -73,6 +76,7 @@ struct RedisClusterFaultTests {
                 affected = Set(keys.indices.filter { outcome.affectedSlots.contains(RedisClusterClient.slot(of: keys[$0])) })
                 down = outcome.down
                 promotedAt = outcome.promotedAt
+                afterRecovery = outcome.afterRecovery
                 do {
                     try await Self.poll("the cluster to recover", timeout: .seconds(20)) { try await outcome.recovered() }
                 } catch {
@@ -84,6 +88,7 @@ struct RedisClusterFaultTests {
                 try await Self.poll("writes after the recovery", timeout: .seconds(10)) {
                     load.acknowledged >= acksAtRecovery + 300 && ContinuousClock.now - recoveredAt > .milliseconds(500)
                 }
+                try await afterRecovery(cluster, client)
             } catch {
                 load.stop()
                 throw error
@@ -193,7 +198,7 @@ struct RedisClusterFaultTests {
                 let slots = Set(topology.slots(of: victim))
                 let probe = try #require(slots.first)
                 await server.stop()  // SIGKILL
-                return Fault(
+                var fault = Fault(
                     affectedSlots: slots, down: [victim],
                     recovered: {
                         // The cluster's own view first (when its failover is done), then the client's.
@@ -205,6 +210,15 @@ struct RedisClusterFaultTests {
                         guard let owner = client.topology?.master(forSlot: probe) else { return false }
                         return owner != victim && failedOverAt.withLock({ $0 }) != nil
                     }, promotedAt: { failedOverAt.withLock { $0 } })
+                fault.afterRecovery = { _, client in
+                    // The dead master's client is closed, not kept with its broken connections.
+                    try await Self.poll("the dead master's client to close", timeout: .seconds(10)) {
+                        let nodes = client.nodeClients
+                        return !nodes.addresses.contains(victim) && nodes.retiring == 0
+                    }
+                    #expect(client.stats.nodesClosed >= 1)
+                }
+                return fault
             }
         } catch {
             try? await killed.withLock({ $0 })?.restart()
@@ -213,6 +227,13 @@ struct RedisClusterFaultTests {
         // Bring the old master back: it rejoins as a replica.
         try await killed.withLock({ $0 })?.restart()
         try await cluster.waitUntilHealthy()
+    }
+
+    /// `connected_clients` of `INFO clients` on `server` (counting the probe's own connection).
+    static func connectedClients(_ server: RedisServer, in cluster: RedisClusterServer) async throws -> Int {
+        let info = try await cluster.withNodeClient(server) { try await $0.send("INFO", "clients").string ?? "" }
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("connected_clients:") }
+        return line.flatMap { Int($0.dropFirst("connected_clients:".count)) } ?? -1
     }
 
     /// Whether `role` (a master) serves `slot`, by the cluster's own slot list.
@@ -231,10 +252,24 @@ struct RedisClusterFaultTests {
             try await cluster.withNodeClient(try #require(cluster.server(at: replica.address))) {
                 _ = try await $0.send("CLUSTER", "FAILOVER")
             }
-            return Fault(affectedSlots: slots) {
+            var fault = Fault(affectedSlots: slots) {
                 guard client.topology?.master(forSlot: slots.first!) == replica.address else { return false }
                 return try await cluster.roles().contains { $0.address == replica.address && $0.isMaster }
             }
+            fault.afterRecovery = { cluster, client in
+                // The old master is a replica now: the client closes its connections to it.
+                try await Self.poll("the old master's client to close", timeout: .seconds(10)) {
+                    let nodes = client.nodeClients
+                    return !nodes.addresses.contains(master.address) && nodes.retiring == 0
+                }
+                #expect(client.stats.nodesClosed >= 1)
+                let oldMaster = try #require(cluster.server(at: master.address))
+                // Only this probe's own connection is left on the old master.
+                try await Self.poll("the old master's connections to close", timeout: .seconds(5)) {
+                    try await Self.connectedClients(oldMaster, in: cluster) == 1
+                }
+            }
+            return fault
         }
         try await RedisClusterFixture.cluster().waitUntilHealthy()
     }
