@@ -68,12 +68,12 @@ struct DemoCommand: AsyncParsableCommand {
         case .memory:
             report = try await Self.report(on: MemoryDemoTarget(), limit: limit, replay: replay)
         case .redis(let url):
-            let target: RedisDemoTarget
+            let target: RedisServerDemoTarget
             do {
                 if let url {
-                    target = try await RedisDemoTarget.connect(url: url, allowFlush: flush)
+                    target = try await RedisServerDemoTarget.connect(url: url, allowFlush: flush)
                 } else {
-                    target = try await RedisDemoTarget.throwaway()
+                    target = try await RedisServerDemoTarget.throwaway()
                     if !json { StandardError.write("spillway demo: started a throwaway redis-server at \(target.description)") }
                 }
             } catch {

@@ -27,14 +27,18 @@ extension BenchRedisCommand {
     private func benchCluster(_ base: RedisClusterConfiguration) async throws {
         var configuration = base
         let probe = try RedisClusterClient(configuration: base)
-        let masters = try await probe.masters()
+        try await probe.refreshTopology()
+        let topology = probe.topology
         await probe.close()
-        // redis-benchmark --cluster spreads its -c clients over the masters: the same here.
-        configuration.node.maxConnections = max(1, (connections + masters.count - 1) / masters.count)
+        guard let topology, !topology.masters.isEmpty else { throw ValidationError("the cluster has no master serving slots") }
+        // redis-benchmark --cluster spreads its -c clients over the masters, each client sending
+        // to one master only: the same here (task t sends keys of master t mod masters), with as
+        // many connections per master as tasks sending to it.
+        configuration.node.maxConnections = max(1, (connections + topology.masters.count - 1) / topology.masters.count)
         let client = try RedisClusterClient(configuration: configuration)
         let executors = loopAffinity ? EventLoopTaskExecutor.all(in: MultiThreadedEventLoopGroup.singleton) : []
         do {
-            try await benchCluster(client, seed: masters[0], executors)
+            try await benchCluster(client, topology, executors)
             await client.close()
         } catch {
             await client.close()
@@ -42,26 +46,47 @@ extension BenchRedisCommand {
         }
     }
 
-    private func benchCluster(_ client: RedisClusterClient, seed: RedisClusterNodeAddress, _ executors: [EventLoopTaskExecutor]) async throws {
+    /// 1,024 keys per master, over many of its slots (redis-benchmark --cluster uses one
+    /// hash-tagged key per master: ours are routed slot by slot).
+    static func keysByMaster(_ topology: RedisClusterTopology) -> [[CacheKey]] {
+        var keys = topology.masters.map { _ in [CacheKey]() }
+        var n = 0
+        while keys.contains(where: { $0.count < 1024 }) {
+            let key = CacheKey("key:\(n)")
+            n += 1
+            guard let master = topology.master(forSlot: RedisClusterClient.slot(of: key)), let index = topology.masters.firstIndex(of: master),
+                keys[index].count < 1024
+            else { continue }
+            keys[index].append(key)
+        }
+        return keys
+    }
+
+    private func benchCluster(_ client: RedisClusterClient, _ topology: RedisClusterTopology, _ executors: [EventLoopTaskExecutor]) async throws {
         let value = ByteBuffer(repeating: UInt8(ascii: "x"), count: valueSize)
-        // Keys over every slot (redis-benchmark --cluster uses one hash-tagged key per master).
-        let keys = (0..<4096).map { CacheKey("key:\($0)") }
-        for key in keys.prefix(1024) { _ = try await client.execute(.set(key, value, SetOptions())) }
-        _ = try await measure(executors: executors, concurrency: connections, total: connections * 200) { (i: Int) async throws(CacheError) in
-            _ = try await client.execute(.get(keys[i & 1023]))
+        let keys = Self.keysByMaster(topology)
+        let masters = keys.count
+        for key in keys.joined() { _ = try await client.execute(.set(key, value, SetOptions())) }
+        let seed = topology.masters[0]
+        let reference = { () throws -> (set: Double, get: Double) in
+            try redisBenchmark(["--cluster", "-h", seed.host, "-p", String(seed.port)], password: client.configuration.node.password)
+        }
+        // Warm up: open every connection.
+        _ = try await measure(executors: executors, concurrency: connections, total: connections * 200) { (task: Int, call: Int) async throws(CacheError) in
+            _ = try await client.execute(.get(keys[task % masters][call & 1023]))
         }
         var ratios: (set: [Double], get: [Double]) = ([], [])
         var best: (set: Double, get: Double, refSet: Double, refGet: Double) = (0, 0, 0, 0)
-        var before = try clusterReferenceRun(seed)
+        var before = try reference()
         for round in 0..<rounds {
             let offset = round * 7919
-            let setSample = try await measure(executors: executors, concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in
-                _ = try await client.execute(.set(keys[(i &* 31 &+ offset) & 4095], value, SetOptions()))
+            let setSample = try await measure(executors: executors, concurrency: connections, total: requests) { (task: Int, call: Int) async throws(CacheError) in
+                _ = try await client.execute(.set(keys[task % masters][(call &* 31 &+ task &+ offset) & 1023], value, SetOptions()))
             }
-            let getSample = try await measure(executors: executors, concurrency: connections, total: requests) { (i: Int) async throws(CacheError) in
-                _ = try await client.execute(.get(keys[(i &* 31 &+ offset) & 4095]))
+            let getSample = try await measure(executors: executors, concurrency: connections, total: requests) { (task: Int, call: Int) async throws(CacheError) in
+                _ = try await client.execute(.get(keys[task % masters][(call &* 31 &+ task &+ offset) & 1023]))
             }
-            let after = try clusterReferenceRun(seed)
+            let after = try reference()
             ratios.set.append(setSample.rate / ((before.set + after.set) / 2))
             ratios.get.append(getSample.rate / ((before.get + after.get) / 2))
             best = (max(best.set, setSample.rate), max(best.get, getSample.rate), max(best.refSet, before.set, after.set), max(best.refGet, before.get, after.get))
@@ -81,29 +106,5 @@ extension BenchRedisCommand {
             print(String(format: "GET  RedisClusterClient %10.0f/s  redis-benchmark --cluster %10.0f/s  ratio %.3f", best.get, best.refGet, getRatio))
             print("topology refreshes \(stats.refreshes), MOVED \(stats.moved), ASK \(stats.asked)")
         }
-    }
-
-    /// `redis-benchmark --cluster -t set,get` against the cluster `seed` belongs to.
-    private func clusterReferenceRun(_ seed: RedisClusterNodeAddress) throws -> (set: Double, get: Double) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            redisBenchmark, "--cluster", "-h", seed.host, "-p", String(seed.port), "-c", String(connections), "-n", String(requests),
-            "-d", String(valueSize), "-t", "set,get", "--csv",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ValidationError("redis-benchmark --cluster failed (exit \(process.terminationStatus))") }
-        var rates: [String: Double] = [:]
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
-            if fields.count >= 2, let rate = Double(fields[1]) { rates[fields[0]] = rate }
-        }
-        guard let set = rates["SET"], let get = rates["GET"] else { throw ValidationError("could not read redis-benchmark --cluster's output") }
-        return (set, get)
     }
 }

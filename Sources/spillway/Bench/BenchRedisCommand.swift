@@ -244,40 +244,45 @@ struct BenchRedisCommand: AsyncParsableCommand {
 
     /// Runs `redis-benchmark -t set,get` and returns its requests per second.
     private func referenceRun(_ base: RedisConfiguration, pipelined: Bool) throws -> (set: Double, get: Double) {
-        var arguments = [
-            "-h", base.host, "-p", String(base.port), "-c", String(connections), "-n", String(requests),
-            "-d", String(valueSize), "-t", "set,get", "--csv",
-        ]
+        var arguments = ["-h", base.host, "-p", String(base.port)]
         if pipelined { arguments += ["-P", String(pipeline)] }
         if let user = base.username { arguments += ["--user", user] }
+        return try redisBenchmark(arguments, password: base.password)
+    }
+
+    /// Runs `redis-benchmark` with `arguments` and this command's `-c`, `-n`, `-d`, for SET and
+    /// GET, and returns its requests per second. The password goes through the environment
+    /// (`REDISCLI_AUTH`), never `-a`, which any user can read in the process list.
+    func redisBenchmark(_ arguments: [String], password: String?) throws -> (set: Double, get: Double) {
         let process = Process()
-        // The password goes through the environment (REDISCLI_AUTH), never `-a`, which any
-        // user can read in the process list.
         var environment = ProcessInfo.processInfo.environment
-        environment["REDISCLI_AUTH"] = base.password
+        environment["REDISCLI_AUTH"] = password
         process.environment = environment
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [redisBenchmark] + arguments
+        process.arguments =
+            [redisBenchmark] + arguments + ["-c", String(connections), "-n", String(requests), "-d", String(valueSize), "-t", "set,get", "--csv"]
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ValidationError("redis-benchmark failed (exit \(process.terminationStatus))") }
+        let name = ([redisBenchmark] + arguments.prefix { $0.hasPrefix("--") }).joined(separator: " ")
+        guard process.terminationStatus == 0 else { throw ValidationError("\(name) failed (exit \(process.terminationStatus))") }
         var rates: [String: Double] = [:]
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
             if fields.count >= 2, let rate = Double(fields[1]) { rates[fields[0]] = rate }
         }
-        guard let set = rates["SET"], let get = rates["GET"] else { throw ValidationError("could not read redis-benchmark's output") }
+        guard let set = rates["SET"], let get = rates["GET"] else { throw ValidationError("could not read \(name)'s output") }
         return (set, get)
     }
 
     /// Runs `total` operations from `concurrency` tasks and returns operations per second
-    /// (`batch` operations per call).
+    /// (`batch` operations per call); `body` is given the task's number and the call's.
     func measure(
-        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable (Int) async throws(CacheError) -> Void
+        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1,
+        _ body: @escaping @Sendable (_ task: Int, _ call: Int) async throws(CacheError) -> Void
     ) async throws -> Sample {
         let calls = max(1, total / batch / concurrency)
         let clock = ContinuousClock()
@@ -286,7 +291,7 @@ struct BenchRedisCommand: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<concurrency {
                 let work = { @Sendable () async throws(CacheError) in
-                    for i in 0..<calls { try await body(task &+ i) }
+                    for i in 0..<calls { try await body(task, i) }
                 }
                 if executors.isEmpty {
                     group.addTask { try await work() }
@@ -301,9 +306,18 @@ struct BenchRedisCommand: AsyncParsableCommand {
         return Sample(rate: operations / (Double(s) + Double(a) / 1e18), cpuMicros: (Self.cpuMicros() - cpuStart) / operations)
     }
 
+    /// `measure` with `body` given the task's number plus the call's.
+    func measure(
+        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable (Int) async throws(CacheError) -> Void
+    ) async throws -> Sample {
+        try await measure(executors: executors, concurrency: concurrency, total: total, batch: batch) { (task: Int, call: Int) async throws(CacheError) in
+            try await body(task &+ call)
+        }
+    }
+
     func measure(
         executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable () async throws(CacheError) -> Void
     ) async throws -> Sample {
-        try await measure(executors: executors, concurrency: concurrency, total: total, batch: batch) { (_: Int) async throws(CacheError) in try await body() }
+        try await measure(executors: executors, concurrency: concurrency, total: total, batch: batch) { (_: Int, _: Int) async throws(CacheError) in try await body() }
     }
 }

@@ -14,7 +14,7 @@ struct RedisDemoTests {
     @Test("unguarded hits Redis's real OOM; guarded fails no request and uses at most 2% of the bytes per task; settings restored")
     func replayOnRedis() async throws {
         try await RedisServer.withRedisServer(RedisServer.Options(maxMemory: 64 << 20, maxMemoryPolicy: .allKeysLRU)) { server in
-            let target = try await RedisDemoTarget.connect(url: server.url, allowFlush: false)
+            let target = try await RedisServerDemoTarget.connect(url: server.url, allowFlush: false)
             let report = try await DemoCommand.report(on: target, limit: Self.limit, replay: Self.replay)
 
             #expect(report.config.backend == "Redis 127.0.0.1:\(server.port)/0")
@@ -56,7 +56,7 @@ struct RedisDemoTests {
             let client = try server.makeClient()
             _ = try await client.send("SET", "precious", "1")
             await #expect(throws: RedisDemoError.self) {
-                _ = try await RedisDemoTarget.connect(url: server.url, allowFlush: false)
+                _ = try await RedisServerDemoTarget.connect(url: server.url, allowFlush: false)
             }
             #expect(try await client.send("GET", "precious").string == "1")
             await client.close()
