@@ -229,11 +229,11 @@ struct RedisClusterFaultTests {
         try await cluster.waitUntilHealthy()
     }
 
-    /// `connected_clients` of `INFO clients` on `server` (counting the probe's own connection).
-    static func connectedClients(_ server: RedisServer, in cluster: RedisClusterServer) async throws -> Int {
-        let info = try await cluster.withNodeClient(server) { try await $0.send("INFO", "clients").string ?? "" }
-        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("connected_clients:") }
-        return line.flatMap { Int($0.dropFirst("connected_clients:".count)) } ?? -1
+    /// The normal clients connected to `server` (`CLIENT LIST TYPE normal`: not its master
+    /// link, not replicas), counting the probe's own connection.
+    static func normalClients(_ server: RedisServer, in cluster: RedisClusterServer) async throws -> Int {
+        let list = try await cluster.withNodeClient(server) { try await $0.send("CLIENT", "LIST", "TYPE", "normal").string ?? "" }
+        return list.split(whereSeparator: \.isNewline).count
     }
 
     /// Whether `role` (a master) serves `slot`, by the cluster's own slot list.
@@ -264,9 +264,10 @@ struct RedisClusterFaultTests {
                 }
                 #expect(client.stats.nodesClosed >= 1)
                 let oldMaster = try #require(cluster.server(at: master.address))
-                // Only this probe's own connection is left on the old master.
+                // Only this probe's own connection is left on the old master (a replica's link to
+                // its master is not a normal client).
                 try await Self.poll("the old master's connections to close", timeout: .seconds(5)) {
-                    try await Self.connectedClients(oldMaster, in: cluster) == 1
+                    try await Self.normalClients(oldMaster, in: cluster) == 1
                 }
             }
             return fault
