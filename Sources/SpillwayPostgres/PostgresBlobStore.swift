@@ -291,8 +291,10 @@ public struct PostgresBlobStore: BlobStore, Service {
                 "CREATE \(kind) IF NOT EXISTS \(table) (id bytea PRIMARY KEY, content bytea NOT NULL, digest bytea NOT NULL, expiry bigint, created bigint NOT NULL, owner bytea)",
                 PostgresBindings(), "create table")
             try await execute("CREATE INDEX IF NOT EXISTS \"\(configuration.table)_expiry\" ON \(table) (expiry) WHERE expiry IS NOT NULL", PostgresBindings(), "create index")
-        } catch let error as PostgresBlobStoreError where error.sqlState == "23505" || error.sqlState == "42P07" {
-            // Another instance created it at the same moment.
+        } catch let error as PostgresBlobStoreError where ["23505", "42P07", "42710"].contains(error.sqlState ?? "") {
+            // Another session created it at the same moment: `CREATE TABLE IF NOT EXISTS` racing
+            // another fails on the table's row type (42710 "type already exists", or 23505 on
+            // pg_type's unique index), as several first puts of one pool do.
         } catch {
             throw Self.failure(error, "create table")
         }
@@ -346,7 +348,9 @@ public struct PostgresBlobStore: BlobStore, Service {
         return CacheError(.blobStore, "postgres blob store: \(typed)", underlying: typed)
     }
 
-    static func isValidTableName(_ name: String) -> Bool {
+    /// Whether `name` is a table name the store accepts: 1 to 63 letters, digits or
+    /// underscores, not starting with a digit.
+    public static func isValidTableName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard (1...63).contains(bytes.count) else { return false }
         for (i, c) in bytes.enumerated() {
