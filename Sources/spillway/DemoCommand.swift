@@ -34,6 +34,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Where to replay: memory (the embedded MemoryCache), redis (a throwaway redis-server on 127.0.0.1), or a redis:// or rediss:// URL, or a Redis Cluster: redis-cluster://host:port,host:port.")
     var backend: String = "memory"
 
+    @Option(
+        help:
+            "Where the guarded runs spill (payload-in-value): file:///path, postgres://user:pass@host:port/db, s3://bucket?endpoint=http://host:port&region=… (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY). Default: a fresh directory under $TMPDIR per run. Each run's blobs are deleted afterwards."
+    )
+    var blobStore: String?
+
     @Flag(help: "Allow the Redis demo to empty a database that holds keys (it runs FLUSHDB before each run).")
     var flush = false
 
@@ -52,12 +58,31 @@ struct DemoCommand: AsyncParsableCommand {
         guard IncidentReplay.WorkloadShape(rawValue: shape) != nil else {
             throw ValidationError("--shape must be one of: \(IncidentReplay.WorkloadShape.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        if let blobStore {
+            do throws(BlobStoreURLError) {
+                _ = try BlobStoreURL.parse(blobStore)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
     }
 
     /// The upload route's rate limit in the demo: generous, so that only cache failures matter.
     static let uploadThrottle = ThrottlePolicy(limit: 600, period: .seconds(60), onCacheFailure: .local, localShare: 0.5)
 
     func run() async throws {
+        guard let blobStore else { return try await run(blobStore: nil) }
+        let store: any BlobStore
+        do {
+            store = try BlobStoreURL.parse(blobStore).open()
+        } catch {
+            StandardError.write("spillway demo: \(error)")
+            throw ExitCode(2)
+        }
+        try await BlobStoreURL.withRunning(store) { try await run(blobStore: store) }
+    }
+
+    private func run(blobStore: (any BlobStore)?) async throws {
         let limit = Self.parseBytes(maxmemory)!
         let replay = IncidentReplay(
             tasks: tasks, keyBytes: keyBytes, concurrency: concurrency, clients: clients,
@@ -66,7 +91,7 @@ struct DemoCommand: AsyncParsableCommand {
         let report: DemoReport
         switch try DemoBackend(backend) {
         case .memory:
-            report = try await Self.report(on: MemoryDemoTarget(), limit: limit, replay: replay)
+            report = try await Self.report(on: MemoryDemoTarget(), limit: limit, replay: replay, blobStore: blobStore)
         case .redis(let url):
             let target: RedisServerDemoTarget
             do {
@@ -80,7 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
                 StandardError.write("spillway demo: \(error)")
                 throw ExitCode(2)
             }
-            report = try await Self.report(on: target, limit: limit, replay: replay)
+            report = try await Self.report(on: target, limit: limit, replay: replay, blobStore: blobStore)
         case .redisCluster(let url):
             let target: RedisClusterDemoTarget
             do {
@@ -89,7 +114,7 @@ struct DemoCommand: AsyncParsableCommand {
                 StandardError.write("spillway demo: \(error)")
                 throw ExitCode(2)
             }
-            report = try await Self.report(on: target, limit: limit, replay: replay)
+            report = try await Self.report(on: target, limit: limit, replay: replay, blobStore: blobStore)
         }
         if json {
             print(try report.json())
@@ -100,12 +125,18 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// Runs the three replays on `target`, each on an empty cache with `limit` bytes of room,
     /// and calls the target's ``DemoTarget/finish()`` afterwards whatever happens.
-    /// - Parameter blobParent: the directory the guarded runs' blob stores are made in; `nil`
-    ///   is `$TMPDIR` (or `/tmp`), as on the command line.
+    /// - Parameters:
+    ///   - blobParent: the directory the guarded runs' blob stores are made in; `nil` is
+    ///     `$TMPDIR` (or `/tmp`), as on the command line.
+    ///   - blobStore: a store for every guarded run instead (`--blob-store`, running); each run's
+    ///     blobs are deleted after it.
     /// - Throws: when the target cannot be reset or asked for its memory.
-    static func report<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay, blobParent: String? = nil) async throws -> DemoReport {
+    static func report<T: DemoTarget>(
+        on target: T, limit: Int, replay: IncidentReplay, blobParent: String? = nil, blobStore: (any BlobStore)? = nil
+    ) async throws -> DemoReport {
+        let blobs: DemoBlobs = blobStore.map { .shared($0) } ?? .temporary(parent: blobParent)
         do {
-            let report = try await runs(on: target, limit: limit, replay: replay, blobParent: blobParent)
+            let report = try await runs(on: target, limit: limit, replay: replay, blobs: blobs)
             await target.finish()
             return report
         } catch {
@@ -114,7 +145,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    private static func runs<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay, blobParent: String?) async throws -> DemoReport {
+    private static func runs<T: DemoTarget>(on target: T, limit: Int, replay: IncidentReplay, blobs: DemoBlobs) async throws -> DemoReport {
         // A short run of the same path before each measured run, on targets that need it.
         var warmUp = replay
         warmUp.tasks = min(replay.tasks, 2 * replay.concurrency)
@@ -131,14 +162,14 @@ struct DemoCommand: AsyncParsableCommand {
         let unguardedStats = try await target.memoryStats(bare)
 
         // Guarded: the same client wrapped in Spillway's chain; the throttle is a GCRA limiter.
-        let guardedClient = try await fresh { _ = try await guardedRun(warmUp, client: $0, blobParent: blobParent) }
-        let (guarded, guardedCounters) = try await guardedRun(replay, client: guardedClient, blobParent: blobParent)
+        let guardedClient = try await fresh { _ = try await guardedRun(warmUp, client: $0, blobs: blobs) }
+        let (guarded, guardedCounters) = try await guardedRun(replay, client: guardedClient, blobs: blobs)
         let guardedStats = try await target.memoryStats(guardedClient)
 
         // Guarded, on a cache that is already full (the incident's state once Redis hit maxmemory).
-        let fullClient = try await fresh { _ = try await guardedRun(warmUp, client: $0, blobParent: blobParent) }
+        let fullClient = try await fresh { _ = try await guardedRun(warmUp, client: $0, blobs: blobs) }
         try await fill(fullClient)
-        let (full, fullCounters) = try await guardedRun(replay, client: fullClient, blobParent: blobParent)
+        let (full, fullCounters) = try await guardedRun(replay, client: fullClient, blobs: blobs)
         let fullStats = try await target.memoryStats(fullClient)
 
         return DemoReport(
@@ -163,17 +194,46 @@ struct DemoCommand: AsyncParsableCommand {
     static let taskPolicies = PolicyTable(routes: ["job:upload-task": PolicyOverrides(spillAbove: .some(4096))])
 
     /// Runs the workload through the guarded chain and returns its result with the chain's counters.
-    /// - Parameter blobParent: where the run's blob store is made (`nil`: `$TMPDIR` or `/tmp`).
-    ///   On a full disk, spilled writes are shed (`.dropped(.blobStore)`), never thrown.
-    static func guardedRun(_ replay: IncidentReplay, client: some CacheClient, blobParent: String? = nil) async throws -> (IncidentReplay.Result, DemoReport.Counters) {
-        let degradeStats = DegradeStats()
-        let blobs: FileBlobStore
-        if let blobParent {
-            blobs = try FileBlobStore(root: blobParent + "/spillway-blobs-\(UInt64.random(in: 0 ... .max))", name: "demo")
-        } else {
-            blobs = try FileBlobStore.temporary(name: "demo")
+    /// - Parameter blobs: where the run spills. On a full disk or a store that is down, spilled
+    ///   writes are shed (`.dropped(.blobStore)`), never thrown.
+    static func guardedRun(_ replay: IncidentReplay, client: some CacheClient, blobs: DemoBlobs = .temporary(parent: nil)) async throws -> (
+        IncidentReplay.Result, DemoReport.Counters
+    ) {
+        switch blobs {
+        case .temporary(let parent):
+            let file: FileBlobStore
+            if let parent {
+                file = try FileBlobStore(root: parent + "/spillway-blobs-\(UInt64.random(in: 0 ... .max))", name: "demo")
+            } else {
+                file = try FileBlobStore.temporary(name: "demo")
+            }
+            defer { try? file.removeAll() }
+            return try await guardedRun(replay, client: client, store: file)
+        case .shared(let store):
+            return try await guardedRun(replay, client: client, store: store)
         }
-        defer { try? blobs.removeAll() }
+    }
+
+    /// Runs the workload spilling to `store`, and deletes the blobs the run wrote afterwards.
+    private static func guardedRun<S: BlobStore>(_ replay: IncidentReplay, client: some CacheClient, store: S) async throws -> (
+        IncidentReplay.Result, DemoReport.Counters
+    ) {
+        let tracked = TrackedBlobStore(store)
+        do {
+            let result = try await trackedRun(replay, client: client, store: tracked)
+            // The run's blobs are deleted: a shared store is left as it was found.
+            try await tracked.deleteWritten()
+            return result
+        } catch {
+            try? await tracked.deleteWritten()
+            throw error
+        }
+    }
+
+    private static func trackedRun<S: BlobStore>(_ replay: IncidentReplay, client: some CacheClient, store blobs: TrackedBlobStore<S>) async throws -> (
+        IncidentReplay.Result, DemoReport.Counters
+    ) {
+        let degradeStats = DegradeStats()
         let cache = GuardedCache(client: client, policies: taskPolicies) {
             KeyGuard()
             LimitsGuard()
@@ -192,9 +252,18 @@ struct DemoCommand: AsyncParsableCommand {
         let counters = DemoReport.Counters(
             // Shed writes as the callers saw them (`.dropped`): by Degrade, and by the spill's
             // storage ladder when the blob store is full, which Degrade below it never sees.
-            throttleDegraded: limiterCounts.degraded, writesShed: result.writesShed, writesFailed: d.failed, blobBytes: try blobs.totalBytes()
+            throttleDegraded: limiterCounts.degraded, writesShed: result.writesShed, writesFailed: d.failed, blobs: blobs.figures.count,
+            blobBytes: blobs.figures.bytes, blobStore: blobs.name
         )
         return (result, counters)
+    }
+
+    /// Where the guarded runs spill.
+    enum DemoBlobs: Sendable {
+        /// A fresh ``FileBlobStore`` per run under `parent` (`nil`: `$TMPDIR`), removed after it.
+        case temporary(parent: String?)
+        /// One store for every run (`--blob-store`); each run's blobs are deleted after it.
+        case shared(any BlobStore)
     }
 
     /// Fills a cache with unrelated keys until it refuses writes with `.outOfMemory`.

@@ -33,13 +33,19 @@ struct DemoReport: Encodable {
         var throttleDegraded: Int
         var writesShed: Int
         var writesFailed: Int
+        /// Spilled blobs the run left in its store (live keys' values), and their bytes.
+        var blobs: Int
         var blobBytes: Int
+        /// The blob store's name (in pointers).
+        var blobStore: String
 
         enum CodingKeys: String, CodingKey {
             case throttleDegraded = "throttle_decisions_degraded"
             case writesShed = "writes_shed"
             case writesFailed = "writes_failed"
+            case blobs
             case blobBytes = "blob_bytes"
+            case blobStore = "blob_store"
         }
     }
 
@@ -132,6 +138,9 @@ struct DemoReport: Encodable {
         if config.backend.hasPrefix("Redis") {
             lines.append("Each run starts on an empty database with maxmemory = its used_memory + \(config.maxmemory); memory = INFO memory used_memory after - before.")
         }
+        if let store = guarded.counters?.blobStore {
+            lines.append("The guarded runs spill large values to the blob store \(store), and delete their blobs afterwards.")
+        }
         lines.append("")
         lines.append(row("", ["unguarded", "guarded", "guarded, full cache"]))
         lines.append(row("requests") { "\($0.requests)" })
@@ -141,6 +150,7 @@ struct DemoReport: Encodable {
         lines.append(row("cache memory used (bytes)") { "\($0.memoryUsedBytes)" })
         lines.append(row("keys in cache") { "\($0.keys)" })
         lines.append(row("cache bytes per task") { String(format: "%.1f", $0.bytesPerTask) })
+        lines.append(row("blobs (spilled values)") { $0.counters.map { "\($0.blobs)" } ?? "-" })
         lines.append(row("blob store bytes (spilled values)") { $0.counters.map { "\($0.blobBytes)" } ?? "-" })
         lines.append(row("throttle decisions degraded") { $0.counters.map { "\($0.throttleDegraded)" } ?? "-" })
         lines.append(row("writes shed (reported .dropped)") { $0.counters.map { "\($0.writesShed)" } ?? "-" })

@@ -56,6 +56,12 @@ struct SoakCommand: AsyncParsableCommand {
     @Option(help: "The seed of the workload and the jitter.")
     var seed: UInt64 = 1
 
+    @Option(
+        help:
+            "Where values spill: file:///path, postgres://user:pass@host:port/db, s3://bucket?endpoint=http://host:port&region=… (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY). Default: a fresh directory under $TMPDIR. The sweep only ever considers the blobs this run wrote, and they are deleted at the end."
+    )
+    var blobStore: String?
+
     @Flag(help: "Also print the report as a Markdown section (for FAULTS.md).")
     var markdown = false
 
@@ -64,27 +70,56 @@ struct SoakCommand: AsyncParsableCommand {
             throw ValidationError("--duration, --rate, --workers, --keys and --maxmemory-mb must be positive")
         }
         guard (0...20).contains(spillPercent) else { throw ValidationError("--spill-percent must be 0...20") }
+        if let blobStore {
+            do throws(BlobStoreURLError) {
+                _ = try BlobStoreURL.parse(blobStore)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
     }
 
     func run() async throws {
+        let store: any BlobStore
+        var temporaryRoot: String?
+        if let blobStore {
+            do {
+                store = try BlobStoreURL.parse(blobStore).open()
+            } catch {
+                StandardError.write("spillway soak: \(error)")
+                throw ExitCode(2)
+            }
+        } else {
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-soak-\(ProcessInfo.processInfo.processIdentifier)").path
+            store = try FileBlobStore(root: root, name: "soak")
+            temporaryRoot = root
+        }
+        defer { if let temporaryRoot { try? FileManager.default.removeItem(atPath: temporaryRoot) } }
+        let report = try await BlobStoreURL.withRunning(store) { try await run(store: store) }
+        print(report.text)
+        if markdown { print("\n" + report.markdown) }
+    }
+
+    /// Runs the soak on a fresh redis-server, spilling to `store`; the blobs it wrote are
+    /// deleted afterwards (the server and its keys are gone).
+    func run<S: BlobStore>(store: S) async throws -> SoakReport {
         let server = try await RedisServer.start(RedisServer.Options(maxMemory: maxmemoryMB << 20, maxMemoryPolicy: .noEviction))
-        let blobRoot = FileManager.default.temporaryDirectory.appendingPathComponent("spillway-soak-\(ProcessInfo.processInfo.processIdentifier)").path
+        let blobs = TrackedBlobStore(store, ownBlobsOnly: true)
         do {
-            let report = try await soak(server: server, blobRoot: blobRoot)
+            var report = try await soak(server: server, blobs: blobs)
             await server.stop()
-            try? FileManager.default.removeItem(atPath: blobRoot)
-            print(report.text)
-            if markdown { print("\n" + report.markdown) }
+            report.blobsDeletedAtExit = try await blobs.deleteWritten()
+            return report
         } catch {
             await server.stop()
-            try? FileManager.default.removeItem(atPath: blobRoot)
+            try? await blobs.deleteWritten()
             throw error
         }
     }
 
     // MARK: The run
 
-    private func soak(server: RedisServer, blobRoot: String) async throws -> SoakReport {
+    private func soak<S: BlobStore>(server: RedisServer, blobs: TrackedBlobStore<S>) async throws -> SoakReport {
         let proxy = try await FaultProxy.start(targetPort: server.port, seed: seed)
         proxy.update(.downstream) {
             $0.latency = .microseconds(Int64(latencyMs * 1000))
@@ -96,7 +131,6 @@ struct SoakCommand: AsyncParsableCommand {
             $0.commandTimeout = timeout
         }
         let monitor = try server.makeClient()
-        let blobs = try FileBlobStore(root: blobRoot, name: "soak")
         let degradeStats = DegradeStats()
         let limiterStats = RateLimitStats()
         let policies = Self.policies
@@ -177,7 +211,7 @@ struct SoakCommand: AsyncParsableCommand {
             counts: counts, degrade: degradeStats.counts, limiter: limiterStats.counts,
             memory: memory.value.withLock { $0 }, finalMemory: finalMemory,
             resets: resets.value.withLock { $0 }, resent: resent, proxyAccepted: proxyFigures.0, proxyResets: proxyFigures.1,
-            blobsBefore: blobsBefore, blobsAfter: blobsAfter, firstSweep: firstSweep, secondSweep: secondSweep
+            blobsBefore: blobsBefore, blobsAfter: blobsAfter, firstSweep: firstSweep, secondSweep: secondSweep, blobStore: blobs.name
         )
     }
 
@@ -188,10 +222,10 @@ struct SoakCommand: AsyncParsableCommand {
             maxKeyBytes: 256, keyOverflow: .hash, spillAbove: 4096, onOOM: .shed,
             onFailure: [.timeout: .shed, .connection: .shed, .busy: .shed, .other: .shed]
         ),
-        routes: [SoakWorkload.route: PolicyOverrides(throttle: SoakWorkload.throttle)]
+        routes: [SoakRoute.route: PolicyOverrides(throttle: SoakRoute.throttle)]
     )
 
-    static func blobFigures(_ store: FileBlobStore) async throws -> (count: Int, bytes: Int) {
+    static func blobFigures(_ store: some BlobStore) async throws -> (count: Int, bytes: Int) {
         var count = 0
         var bytes = 0
         var cursor: BlobID?

@@ -32,6 +32,10 @@ struct SoakReport {
     var blobsAfter: (count: Int, bytes: Int)
     var firstSweep: SweepReport
     var secondSweep: SweepReport
+    /// The blob store's name (in pointers).
+    var blobStore: String
+    /// The run's blobs deleted at the end (the Redis server and its keys are thrown away).
+    var blobsDeletedAtExit = 0
 
     var seconds: Double { Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
     var achievedRate: Double { Double(counts.requests) / max(seconds, 0.001) }
@@ -70,6 +74,9 @@ struct SoakReport {
         lines.append("  proxy: \(proxyAccepted) connections accepted, \(proxyResets) reset (\(resets) by the periodic resets)")
         lines.append(
             "  blobs: \(blobsBefore.count) blobs, \(Self.mb(blobsBefore.bytes)) before the sweep; sweep reclaimed \(firstSweep.orphaned) orphans + \(firstSweep.expired) expired (\(Self.mb(firstSweep.bytesReclaimed))); after: \(blobsAfter.count) blobs, \(Self.mb(blobsAfter.bytes)); orphans found by a second sweep: \(secondSweep.orphaned)"
+        )
+        lines.append(
+            "  blob store: \(blobStore); the run's \(blobsDeletedAtExit) remaining blobs deleted at exit"
         )
         return lines.joined(separator: "\n")
     }

@@ -3,20 +3,23 @@ import Spillway
 import SpillwayRedis
 import SpillwayTesting
 
-/// The request mix and its verification.
-struct SoakWorkload: Sendable {
+/// The soak's one route and its rate limit.
+enum SoakRoute {
     static let route = "POST /orders/upload"
     /// Generous: the soak is about cache failures, not about clients over their limit.
     static let throttle = ThrottlePolicy(limit: 1_000_000, period: .seconds(1), onCacheFailure: .local, localShare: 0.5)
+}
 
+/// The request mix and its verification, spilling to `Store`.
+struct SoakWorkload<Store: BlobStore>: Sendable {
     let rate: Int
     let keys: Int
     let spillPercent: Int
     let seed: UInt64
     /// The TTL of spilled values: longer than the run and its sweeps.
     let spilledTTL: Duration
-    let cache: GuardedCache<RedisClient, _CacheMiddleware2<_CacheMiddleware2<_CacheMiddleware2<KeyGuard, LimitsGuard>, ValueSpill<FileBlobStore>>, Degrade<ContinuousClock>>>
-    let limiter: RateLimiter<GuardedCache<RedisClient, _CacheMiddleware2<_CacheMiddleware2<_CacheMiddleware2<KeyGuard, LimitsGuard>, ValueSpill<FileBlobStore>>, Degrade<ContinuousClock>>>, ContinuousClock>
+    let cache: GuardedCache<RedisClient, _CacheMiddleware2<_CacheMiddleware2<_CacheMiddleware2<KeyGuard, LimitsGuard>, ValueSpill<Store>>, Degrade<ContinuousClock>>>
+    let limiter: RateLimiter<GuardedCache<RedisClient, _CacheMiddleware2<_CacheMiddleware2<_CacheMiddleware2<KeyGuard, LimitsGuard>, ValueSpill<Store>>, Degrade<ContinuousClock>>>, ContinuousClock>
     let ticket = SoakTicket()
 
     /// Sends requests on the shared schedule until `end`.
@@ -40,7 +43,7 @@ struct SoakWorkload: Sendable {
     func request(_ i: Int, _ counts: inout SoakCounts) async {
         var random = SplitMix64(seed: seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
         counts.requests += 1
-        let decision = await limiter.decide(client: "client-\(random.next() % 500)", scope: Self.route, policy: Self.throttle)
+        let decision = await limiter.decide(client: "client-\(random.next() % 500)", scope: SoakRoute.route, policy: SoakRoute.throttle)
         counts.limiter[decision.path.rawValue, default: 0] += 1
 
         let roll = Int(random.next() % 100)
@@ -49,25 +52,25 @@ struct SoakWorkload: Sendable {
         do {
             if roll < 50 {
                 op = "get"
-                if let value = try await cache.get(key, route: Self.route) {
+                if let value = try await cache.get(key, route: SoakRoute.route) {
                     if !Self.verify(value) { counts.wrongBytes += 1 }
                     counts.hits += 1
                 }
             } else if roll < 50 + spillPercent {
                 op = "set spilled"
                 let bigKey = CacheKey("soak:big:\(random.next() % 2_000)")
-                counts.record(try await cache.set(bigKey, value: Self.value(seed: random.next(), size: 16 * 1024), expiry: .after(spilledTTL), route: Self.route))
+                counts.record(try await cache.set(bigKey, value: Self.value(seed: random.next(), size: 16 * 1024), expiry: .after(spilledTTL), route: SoakRoute.route))
             } else if roll < 85 {
                 op = "set small"
-                counts.record(try await cache.set(key, value: Self.value(seed: random.next(), size: 256), expiry: .after(.seconds(120)), route: Self.route))
+                counts.record(try await cache.set(key, value: Self.value(seed: random.next(), size: 256), expiry: .after(.seconds(120)), route: SoakRoute.route))
             } else if roll < 95 {
                 // The incident's lock key: raw task input in the key (10 KB), SET NX with a TTL.
                 op = "lock (10 KB key, NX)"
                 let raw = "task-\(random.next() % 100_000)-" + String(repeating: "sale_orders=[…]", count: 680)
-                counts.record(try await cache.set(CacheKey(raw), value: ByteBuffer(string: "1"), expiry: .after(.seconds(10)), condition: .ifNotExists, route: Self.route))
+                counts.record(try await cache.set(CacheKey(raw), value: ByteBuffer(string: "1"), expiry: .after(.seconds(10)), condition: .ifNotExists, route: SoakRoute.route))
             } else {
                 op = "delete"
-                try await cache.delete(key, route: Self.route)
+                try await cache.delete(key, route: SoakRoute.route)
             }
             counts.operations[op, default: 0] += 1
         } catch {
