@@ -95,10 +95,58 @@ public final class PostgresServer: Sendable {
 
     /// Kills the postmaster with SIGKILL, as a crash would (its children exit when they notice).
     public func kill9() {
-        guard let pidText = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8),
-            let pid = Int32(pidText.split(separator: "\n").first ?? "")
-        else { return }
+        guard let pid = postmasterPID else { return }
         kill(pid, SIGKILL)
+    }
+
+    /// Kills the whole server with SIGKILL, the postmaster and every backend (`kill -9` of all
+    /// of Postgres: clients see their connections reset, nothing is shut down cleanly), and
+    /// returns once they are gone, so that ``restart()`` can start it again at once.
+    /// - Returns: how many processes were killed.
+    @discardableResult
+    public func killAll() -> Int {
+        guard let pid = postmasterPID else { return 0 }
+        let victims = [pid] + Self.children(of: pid)
+        for victim in victims { kill(victim, SIGKILL) }
+        // Gone means reaped or a zombie; the postmaster's children are reaped by init.
+        for victim in victims {
+            for _ in 0..<2000 where Self.isAlive(victim) { usleep(1000) }
+        }
+        return victims.count
+    }
+
+    /// Starts the server again on the same port and directory after ``killAll()``, ``kill9()``
+    /// or ``halt()`` (crash recovery runs from the write-ahead log); waits until it accepts
+    /// connections.
+    /// - Throws: ``PostgresServerError`` when it does not start.
+    public func restart() throws {
+        try? FileManager.default.removeItem(atPath: directory + "/data/postmaster.pid")
+        try launch()
+    }
+
+    /// The postmaster's process id, from its pid file.
+    var postmasterPID: pid_t? {
+        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8) else { return nil }
+        return Int32(text.split(separator: "\n").first ?? "")
+    }
+
+    /// The processes whose parent is `pid` (from `/proc`).
+    static func children(of pid: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let child = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
+            // "<pid> (<comm>) <state> <ppid> …": the fields after the command's closing parenthesis.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == pid ? child : nil
+        }
+    }
+
+    /// Whether `pid` is a live process (not gone, not a zombie).
+    static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(after: close)...].hasPrefix(" Z")
     }
 
     /// Stops the server and deletes its directory.
