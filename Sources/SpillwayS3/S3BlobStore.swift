@@ -12,8 +12,12 @@ public import Spillway
 ///   metadata (`x-amz-meta-spillway-*`); a read whose content does not match the digest is
 ///   `.corruption`.
 /// - **Writes** are a single `PUT` with `If-None-Match: *`, so an object is never overwritten
-///   (an id drawn twice is drawn again). The body goes out from the caller's buffer as it is;
-///   reads are received into one buffer of the announced length.
+///   (an id drawn twice is drawn again).
+/// - **Large blobs** are held once: a put streams the caller's buffer to the socket as it is
+///   (no copy; with ``PayloadSigning/signed`` its SHA-256 is computed over that same buffer
+///   first), and a get appends the body's chunks, as they arrive, to one buffer reserved at
+///   the announced `Content-Length` (no second full copy, no regrowth). The ``BlobStore``
+///   contract hands whole `ByteBuffer`s in and out, so a blob is in memory once, never twice.
 /// - **Requests** are signed with AWS Signature Version 4 (``SigV4Signer``), path-style
 ///   (`endpoint/bucket/key`) or virtual-hosted (`bucket.endpoint/key`) per ``Addressing``.
 /// - **Expiry cleanup** is the sweeper's: it lists the bucket and reads each object's metadata
@@ -64,12 +68,17 @@ public struct S3BlobStore: BlobStore {
         public var payloadSigning: PayloadSigning
         /// How long one request may take.
         public var timeout: Duration
+        /// Where to open connections instead of the URL's host: `host:port` (like curl's
+        /// `--connect-to`). The `Host` header and the signature keep the URL's host, so a
+        /// virtual-hosted bucket (`bucket.endpoint`) can be reached through a local address or a
+        /// proxy when its name does not resolve. `nil` (the default): the URL's host.
+        public var connectTo: String?
 
         /// Creates a configuration.
         public init(
             bucket: String, endpoint: String, region: String = "us-east-1", addressing: Addressing = .path, prefix: String = "spillway-",
             accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil, payloadSigning: PayloadSigning = .signed,
-            timeout: Duration = .seconds(30)
+            timeout: Duration = .seconds(30), connectTo: String? = nil
         ) {
             self.bucket = bucket
             self.endpoint = endpoint
@@ -81,6 +90,7 @@ public struct S3BlobStore: BlobStore {
             self.sessionToken = sessionToken
             self.payloadSigning = payloadSigning
             self.timeout = timeout
+            self.connectTo = connectTo
         }
     }
 
@@ -281,7 +291,8 @@ public struct S3BlobStore: BlobStore {
         let signedHeaders = [("host", host)] + headers
         let added = signer.sign(
             method: method, path: path, query: query, headers: signedHeaders, payloadHash: hash, amzDate: SigV4Signer.amzDate(millisecondsSince1970: BlobClock.wallNow().millisecondsSince1970))
-        var request = HTTPClientRequest(url: query.isEmpty ? url : url + "?" + query.map { "\($0.0)=\($0.1)" }.joined(separator: "&"))
+        let address = configuration.connectTo.map { scheme + "://" + $0 + path } ?? url
+        var request = HTTPClientRequest(url: query.isEmpty ? address : address + "?" + query.map { "\($0.0)=\($0.1)" }.joined(separator: "&"))
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in signedHeaders + added { request.headers.add(name: name, value: value) }
         if let body {
