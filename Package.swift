@@ -136,6 +136,8 @@ let package = Package(
                 "SpillwayPostgres",
                 "SpillwayS3",
                 "SpillwayProxy",
+                // `spillway bench blobstores` compares PostgresBlobStore with bare postgres-nio.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

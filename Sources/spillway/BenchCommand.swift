@@ -5,6 +5,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Spillway against a reference on this machine, in the same run, and print ratios.",
-        subcommands: [BenchKeyGuardCommand.self, BenchXXHashCommand.self, BenchRedisCommand.self]
+        subcommands: [BenchKeyGuardCommand.self, BenchXXHashCommand.self, BenchRedisCommand.self, BenchBlobStoresCommand.self]
     )
 }
