@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 internal import Logging
 
 // `mset` through the spill: spilling the values above the threshold, writing every pointer in
