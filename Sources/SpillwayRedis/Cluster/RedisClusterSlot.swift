@@ -1,4 +1,4 @@
-public import Spillway
+import Spillway
 
 /// Redis Cluster's key-to-slot function: `CRC16(key) mod 16384` (CRC-16/XMODEM: polynomial
 /// 0x1021, initial value 0), hashing only the hash tag when the key has one.
