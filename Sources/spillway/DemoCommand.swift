@@ -225,7 +225,9 @@ struct DemoCommand: AsyncParsableCommand {
             try await tracked.deleteWritten()
             return result
         } catch {
-            try? await tracked.deleteWritten()
+            // Best effort: the run's own error is the one to report; a blob left behind
+            // keeps its TTL and the sweeper reclaims it.
+            _ = try? await tracked.deleteWritten()
             throw error
         }
     }

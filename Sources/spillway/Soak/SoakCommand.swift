@@ -112,7 +112,9 @@ struct SoakCommand: AsyncParsableCommand {
             return report
         } catch {
             await server.stop()
-            try? await blobs.deleteWritten()
+            // Best effort: the run's own error is the one to report; a blob left behind
+            // keeps its TTL and the sweeper reclaims it.
+            _ = try? await blobs.deleteWritten()
             throw error
         }
     }
