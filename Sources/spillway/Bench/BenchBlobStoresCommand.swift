@@ -79,13 +79,7 @@ struct BenchBlobStoresCommand: AsyncParsableCommand {
                 var pair = BenchBlobResults.Pair(ours: "PostgresBlobStore put + get", reference: "postgres-nio INSERT + SELECT")
                 for _ in 0..<rounds {
                     // Ours.
-                    var ids: [BlobID] = []
-                    let ours = try await Self.timed(iterations) {
-                        let id = try await store.put(payload, metadata: metadata)
-                        guard let back = try await store.get(id), back.readableBytes == payload.readableBytes else { throw CacheError(.other, "get returned a different blob") }
-                        ids.append(id)
-                    }
-                    for id in ids { try await store.delete(id) }
+                    let ours = try await Self.putGetRound(store, payload: payload, metadata: metadata, iterations: iterations)
                     // The reference: the same bytes, one INSERT and one SELECT.
                     let reference = try await Self.timed(iterations) {
                         var binds = PostgresBindings(capacity: 2)
@@ -121,13 +115,7 @@ struct BenchBlobStoresCommand: AsyncParsableCommand {
         let metadata = BlobMetadata(createdAt: BlobClock.wallNow())
         var pair = BenchBlobResults.Pair(ours: "S3BlobStore put + get", reference: "boto3 put_object + get_object")
         for _ in 0..<rounds {
-            var ids: [BlobID] = []
-            let ours = try await Self.timed(iterations) {
-                let id = try await store.put(payload, metadata: metadata)
-                guard let back = try await store.get(id), back.readableBytes == payload.readableBytes else { throw CacheError(.other, "get returned a different blob") }
-                ids.append(id)
-            }
-            for id in ids { try await store.delete(id) }
+            let ours = try await Self.putGetRound(store, payload: payload, metadata: metadata, iterations: iterations)
             let reference = try boto.run(iterations)
             pair.add(ours: ours, reference: reference)
         }
@@ -142,16 +130,23 @@ struct BenchBlobStoresCommand: AsyncParsableCommand {
         let metadata = BlobMetadata(createdAt: BlobClock.wallNow())
         var single = BenchBlobResults.Single(name: "FileBlobStore put + get")
         for _ in 0..<rounds {
-            var ids: [BlobID] = []
-            let seconds = try await Self.timed(iterations) {
-                let id = try await store.put(payload, metadata: metadata)
-                guard let back = try await store.get(id), back.readableBytes == payload.readableBytes else { throw CacheError(.other, "get returned a different blob") }
-                ids.append(id)
-            }
-            for id in ids { try await store.delete(id) }
+            let seconds = try await Self.putGetRound(store, payload: payload, metadata: metadata, iterations: iterations)
             single.rounds.append(Double(iterations) / seconds)
         }
         return single
+    }
+
+    /// Seconds taken by `iterations` puts of `payload` into `store`, each read back and checked;
+    /// the blobs are deleted afterwards, untimed.
+    static func putGetRound(_ store: some BlobStore, payload: ByteBuffer, metadata: BlobMetadata, iterations: Int) async throws -> Double {
+        var ids: [BlobID] = []
+        let seconds = try await timed(iterations) {
+            let id = try await store.put(payload, metadata: metadata)
+            guard let back = try await store.get(id), back.readableBytes == payload.readableBytes else { throw CacheError(.other, "get returned a different blob") }
+            ids.append(id)
+        }
+        for id in ids { try await store.delete(id) }
+        return seconds
     }
 
     /// Seconds taken by `n` runs of `body`.
