@@ -13,7 +13,7 @@ import SpillwayRedis
 /// connection pinned to its own upstream connection. Stops gracefully on SIGTERM and SIGINT.
 struct ProxyServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "proxy",
+        commandName: "serve",
         abstract: "Run a RESP proxy in front of Redis that guards keys, spills big values and sheds writes on OOM.",
         discussion: """
             Point any Redis client at --listen. Keys over their policy's maxKeyBytes are hashed as the \
@@ -44,6 +44,12 @@ struct ProxyServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("incomplete-key-specs"), help: "Commands whose key specs are incomplete: getkeys (ask COMMAND GETKEYS) or pass.")
     var incompleteKeySpecs = "getkeys"
 
+    @Option(
+        name: .customLong("blob-release"),
+        help: "When a command replaces or removes a spilled value: atomic (release its blob at once; those commands run in a script) or sweeper (leave the blob to its TTL and BlobSweeper)."
+    )
+    var blobRelease = "atomic"
+
     @Option(name: .customLong("status-port"), help: "Serve the counters as JSON on http://127.0.0.1:PORT/.")
     var statusPort: Int?
 
@@ -64,6 +70,7 @@ struct ProxyServeCommand: AsyncParsableCommand {
         guard let mode = ProxyRules.IncompleteKeySpecs(rawValue: incompleteKeySpecs) else {
             throw ValidationError("--incomplete-key-specs must be getkeys or pass")
         }
+        guard blobRelease == "atomic" || blobRelease == "sweeper" else { throw ValidationError("--blob-release must be atomic or sweeper") }
         let upstreamConfiguration = try RedisConfiguration(url: upstream)
         var table = PolicyTable()
         if let policies {
@@ -83,7 +90,8 @@ struct ProxyServeCommand: AsyncParsableCommand {
         }
         let stats = ProxyStats()
         let rules = ProxyRules(
-            policies: table, keyGuard: KeyGuard(hasher: hasher), spill: spill, incompleteKeySpecs: mode, logger: logger, stats: stats
+            policies: table, keyGuard: KeyGuard(hasher: hasher), spill: spill, incompleteKeySpecs: mode, releasesBlobs: blobRelease == "atomic", logger: logger,
+            stats: stats
         )
         let limits = RESPDecoder.Limits(maxBulkLength: maxRequestBytes, maxReplyBytes: maxRequestBytes)
         let server = try ProxyServer(

@@ -13,7 +13,7 @@ struct SpillwayCommand: AsyncParsableCommand {
             AuditCommand.self,
             SoakCommand.self,
             SpillCommand.self,
-            ProxyServeCommand.self,
+            ProxyCommand.self,
         ]
     )
 }

@@ -51,7 +51,8 @@ def wait_for(port, process, what):
 class Stack:
     """The running servers and clients to them."""
 
-    def __init__(self, redis_port, proxy_port, status_port, workdir):
+    def __init__(self, spillway, redis_port, proxy_port, status_port, workdir):
+        self.spillway = spillway
         self.redis_port = redis_port
         self.proxy_port = proxy_port
         self.status_port = status_port
@@ -124,7 +125,7 @@ def stack():
         )
         processes.append(proxy)
         wait_for(proxy_port, proxy, "spillway proxy")
-        yield Stack(redis_port, proxy_port, status_port, workdir)
+        yield Stack(spillway, redis_port, proxy_port, status_port, workdir)
         # The proxy stops gracefully on SIGTERM.
         proxy.terminate()
         assert proxy.wait(timeout=20) == 0, (workdir / "proxy.log").read_text()[-2000:]

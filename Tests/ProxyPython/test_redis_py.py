@@ -3,6 +3,7 @@
 import hashlib
 import os
 import json
+import subprocess
 import threading
 import time
 import urllib.request
@@ -108,6 +109,34 @@ def test_oom_sheds_cache_writes_refuses_locks_and_reads_flow(clean):
     assert r.get("before") == b"kept"
     status = json.load(urllib.request.urlopen(f"http://127.0.0.1:{clean.status_port}/", timeout=5))
     assert status["writes_shed"] >= 1 and status["oom_passed"] >= 1
+    # The same counters from the command line: `spillway proxy status --json`.
+    printed = subprocess.run(
+        [str(clean.spillway), "proxy", "status", "--port", str(clean.status_port), "--json"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout
+    assert json.loads(printed)["writes_shed"] >= status["writes_shed"]
+
+
+def test_proxy_status_without_a_proxy_exits_1(stack):
+    from conftest import free_port
+
+    done = subprocess.run([str(stack.spillway), "proxy", "status", "--port", str(free_port())], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and "no proxy status" in done.stderr
+
+
+def test_scan_and_keys_show_hashed_names_a_documented_limitation(clean):
+    """Hashes cannot be reversed: SCAN and KEYS through the proxy name the upstream's (hashed)
+    keys, with the readable prefix kept, so `SCAN MATCH throttle_*` still finds them."""
+    r = clean.proxy
+    key = "throttle_" + "k" * 10 * 1024
+    r.set(key, "v")
+    scanned = list(r.scan_iter(match="throttle_*", count=1000))
+    assert scanned == upstream_keys(clean, "throttle_*") and len(scanned) == 1
+    assert scanned[0] != key.encode() and len(scanned[0]) <= MAX_KEY_BYTES
+    assert r.keys("throttle_*") == scanned
+    # The hashed name is not a name a client can use: shaped like a hashed key, it is hashed again.
+    assert r.get(scanned[0]) is None
+    assert r.get(key) == b"v"
 
 
 def test_garbage_gets_an_error_and_a_closed_connection(stack):

@@ -12,58 +12,51 @@ public import SpillwayRedis
 /// than ``RESPDecoder/Limits/maxReplyBytes``); the connection is then answered with an error and
 /// closed, as Redis does.
 public struct ProxyRequestParser: Sendable {
-    private var decoder: RESPDecoder
-    private var buffer: ByteBuffer?
+    /// The buffering and the RESP framing, shared with the client's reply reading.
+    private var reader: RESPReplyReader
 
     /// Creates a parser with the decoder's limits.
     public init(limits: RESPDecoder.Limits = RESPDecoder.Limits()) {
-        self.decoder = RESPDecoder(limits: limits)
+        self.reader = RESPReplyReader(decoder: RESPDecoder(limits: limits))
     }
 
     /// The limits in force.
-    public var limits: RESPDecoder.Limits { decoder.limits }
+    public var limits: RESPDecoder.Limits { reader.decoder.limits }
 
     /// Bytes received and not yet taken as (part of) a command.
-    public var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
+    public var bufferedBytes: Int { reader.bufferedBytes }
 
     /// Appends one read from the client.
     public mutating func append(_ read: ByteBuffer) {
-        guard var current = buffer.take(), current.readableBytes > 0 else {
-            buffer = read
-            return
-        }
-        var read = read
-        if current.readerIndex > 0 {
-            var fresh = ByteBufferAllocator().buffer(capacity: current.readableBytes + read.readableBytes)
-            fresh.writeBuffer(&current)
-            current = fresh
-        }
-        current.writeBuffer(&read)
-        buffer = current
+        reader.append(read)
     }
 
-    /// The next complete command, or `nil` until more bytes arrive.
+    /// The next complete command, or `nil` until more bytes arrive. A command read whole keeps
+    /// its bytes (``ProxyRequest/wire``).
     /// - Throws: `CacheError(.protocolError)` or `CacheError(.tooLarge)`; the parser is then empty
     ///   and the connection should be closed.
     public mutating func next() throws(CacheError) -> ProxyRequest? {
-        while var current = buffer.take() {
-            defer { if current.readableBytes > 0 { buffer = current } }
-            guard let first = current.getInteger(at: current.readerIndex, as: UInt8.self) else { return nil }
-            do {
-                if !decoder.isInsideReply && first != UInt8(ascii: "*") {
-                    guard let words = try inline(&current) else { return nil }
-                    if words.isEmpty { continue }  // an empty line: Redis ignores it
-                    return ProxyRequest(words)
-                }
-                guard let value = try decoder.decode(&current) else { return nil }
-                return try Self.request(from: value)
-            } catch {
-                current.clear()
-                decoder.reset()
-                throw error
-            }
+        let limits = self.limits
+        while !reader.decoder.isInsideReply {
+            // An inline command: a line that does not start with `*`.
+            let inline: [ByteBuffer]?? =
+                try reader.withUnreadBytes { current throws(CacheError) -> [ByteBuffer]?? in
+                    guard let first = current.getInteger(at: current.readerIndex, as: UInt8.self) else { return .some(nil) }
+                    if first == UInt8(ascii: "*") { return nil }
+                    return .some(try Self.inline(&current, limits: limits))
+                } ?? .some(nil)
+            guard let words = inline else { break }  // RESP: decoded below
+            guard let words else { return nil }  // nothing buffered, or a partial line
+            if words.isEmpty { continue }  // an empty line: Redis ignores it
+            return ProxyRequest(words)
         }
-        return nil
+        guard let (value, wire) = try reader.nextWithWire() else { return nil }
+        do {
+            return try Self.request(from: value, wire: wire)
+        } catch {
+            reader.reset()
+            throw error
+        }
     }
 
     /// Every complete command buffered now, in order.
@@ -77,12 +70,11 @@ public struct ProxyRequestParser: Sendable {
 
     /// Drops everything buffered.
     public mutating func reset() {
-        buffer = nil
-        decoder.reset()
+        reader.reset()
     }
 
     /// A RESP value as a command: a non-empty array of bulk strings.
-    static func request(from value: RESPValue) throws(CacheError) -> ProxyRequest {
+    static func request(from value: RESPValue, wire: ByteBuffer? = nil) throws(CacheError) -> ProxyRequest {
         guard case .array(let elements) = value else {
             throw CacheError(.protocolError, "Protocol error: expected an array of bulk strings")
         }
@@ -95,20 +87,20 @@ public struct ProxyRequestParser: Sendable {
             }
             arguments.append(bytes)
         }
-        return ProxyRequest(arguments)
+        return ProxyRequest(arguments, wire: wire)
     }
 
     /// One inline command line, split on spaces and tabs; `nil` until its `\n` arrives.
-    private func inline(_ current: inout ByteBuffer) throws(CacheError) -> [ByteBuffer]? {
+    private static func inline(_ current: inout ByteBuffer, limits: RESPDecoder.Limits) throws(CacheError) -> [ByteBuffer]? {
         let view = current.readableBytesView
         guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            if view.count > decoder.limits.maxLineLength {
+            if view.count > limits.maxLineLength {
                 throw CacheError(.protocolError, "Protocol error: too big inline request")
             }
             return nil
         }
         let length = newline - view.startIndex
-        if length > decoder.limits.maxLineLength {
+        if length > limits.maxLineLength {
             throw CacheError(.protocolError, "Protocol error: too big inline request")
         }
         var line = current.readSlice(length: length + 1)!

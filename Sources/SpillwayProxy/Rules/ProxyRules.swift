@@ -46,6 +46,11 @@ public struct ProxyRules: Sendable {
     public var spill: ProxySpill?
     /// What to do with incomplete key specs.
     public var incompleteKeySpecs: IncompleteKeySpecs
+    /// Whether a command that replaces or removes a spilled value releases its blob at once,
+    /// atomically (the command runs inside a script: see ``releaseScript``); when `false`, such
+    /// blobs are left to expire with their key's TTL and to `BlobSweeper`, and those commands
+    /// cost Redis no script.
+    public var releasesBlobs: Bool
     /// Where to log.
     public var logger: Logger
     /// The counters.
@@ -54,8 +59,10 @@ public struct ProxyRules: Sendable {
     /// Creates the rules.
     public init(
         policies: PolicyTable, keyGuard: KeyGuard = KeyGuard(), spill: ProxySpill? = nil,
-        incompleteKeySpecs: IncompleteKeySpecs = .getKeys, logger: Logger = CacheContext.disabledLogger, stats: ProxyStats = ProxyStats()
+        incompleteKeySpecs: IncompleteKeySpecs = .getKeys, releasesBlobs: Bool = true, logger: Logger = CacheContext.disabledLogger,
+        stats: ProxyStats = ProxyStats()
     ) {
+        self.releasesBlobs = releasesBlobs
         self.policies = policies
         self.keyGuard = keyGuard
         self.spill = spill
@@ -70,6 +77,13 @@ public struct ProxyRules: Sendable {
     ///   - table: the upstream's key specifications.
     ///   - getKeys: asks the upstream `COMMAND GETKEYS` for a command (the key names).
     public func rewrite(
+        _ request: ProxyRequest, route: String?, table: CommandKeyTable,
+        getKeys: (ProxyRequest) async throws(CacheError) -> [ByteBuffer]
+    ) async -> Rewrite {
+        withRelease(await guardedRewrite(request, route: route, table: table, getKeys: getKeys), route: route)
+    }
+
+    func guardedRewrite(
         _ request: ProxyRequest, route: String?, table: CommandKeyTable,
         getKeys: (ProxyRequest) async throws(CacheError) -> [ByteBuffer]
     ) async -> Rewrite {
@@ -90,6 +104,62 @@ public struct ProxyRules: Sendable {
                 logger.debug("COMMAND GETKEYS failed; guarding the keys the specs find", metadata: ["command": "\(request.name)", "error": "\(error)"])
             }
         }
+        switch guardKeys(request, indices: indices, route: route) {
+        case .refused(let answer):
+            return answer
+        case .guarded(let request, let hashedToOriginal):
+            if let valued = await values(request, route: route) { return valued }
+            if entry.blocking && !hashedToOriginal.isEmpty { return .forward(request, .mapKeys(hashedToOriginal)) }
+            return .forward(request, .pass)
+        }
+    }
+
+    /// The rewrite of a command when it can be decided at once (no blob to write, no
+    /// `COMMAND GETKEYS` to ask), exactly as ``rewrite(_:route:table:getKeys:)`` decides it;
+    /// `nil` when it needs that call.
+    public func rewriteNow(_ request: ProxyRequest, route: String?, table: CommandKeyTable) -> Rewrite? {
+        guardedRewriteNow(request, route: route, table: table).map { withRelease($0, route: route) }
+    }
+
+    /// A forwarded command wrapped so that the blobs of the pointers it replaces are released.
+    func withRelease(_ rewrite: Rewrite, route: String?) -> Rewrite {
+        guard spill != nil, releasesBlobs, case .forward(let command, let plan) = rewrite else { return rewrite }
+        let (wrapped, released) = releasing(command, plan: plan, route: route)
+        return .forward(wrapped, released)
+    }
+
+    func guardedRewriteNow(_ request: ProxyRequest, route: String?, table: CommandKeyTable) -> Rewrite? {
+        guard let entry = table.entry(for: request) else {
+            switch valuesNow(request, route: route) {
+            case .notValue: return .forward(request, .pass)
+            case .done(let rewrite): return rewrite
+            case .needsSpill: return nil
+            }
+        }
+        if entry.needsGetKeys && incompleteKeySpecs == .getKeys { return nil }
+        switch guardKeys(request, indices: table.keyIndices(of: request, entry: entry), route: route) {
+        case .refused(let answer):
+            return answer
+        case .guarded(let request, let hashedToOriginal):
+            switch valuesNow(request, route: route) {
+            case .done(let rewrite): return rewrite
+            case .needsSpill: return nil
+            case .notValue: break
+            }
+            if entry.blocking && !hashedToOriginal.isEmpty { return .forward(request, .mapKeys(hashedToOriginal)) }
+            return .forward(request, .pass)
+        }
+    }
+
+    /// A command with its keys guarded, or refused.
+    enum GuardedKeys {
+        case guarded(ProxyRequest, [ByteBuffer: ByteBuffer])
+        case refused(Rewrite)
+    }
+
+    /// The request with the keys at `indices` as the upstream should see them, and the hashed
+    /// names mapped to the client's.
+    func guardKeys(_ request: ProxyRequest, indices: [Int], route: String?) -> GuardedKeys {
         var request = request
         var hashedToOriginal: [ByteBuffer: ByteBuffer] = [:]
         for index in indices {
@@ -102,12 +172,10 @@ public struct ProxyRules: Sendable {
                 }
             } catch {
                 stats.record(.keysRejected)
-                return .answer(RESPValueWriter.error("ERR spillway: \(error.message)"))
+                return .refused(.answer(RESPValueWriter.error("ERR spillway: \(error.message)")))
             }
         }
-        if let valued = await values(request, route: route) { return valued }
-        if entry.blocking && !hashedToOriginal.isEmpty { return .forward(request, .mapKeys(hashedToOriginal)) }
-        return .forward(request, .pass)
+        return .guarded(request, hashedToOriginal)
     }
 
     /// The key as the upstream should see it.
@@ -125,44 +193,92 @@ public struct ProxyRules: Sendable {
 
     // MARK: - Values
 
-    /// The rewrite of a value command (spill, OOM ladder, pointer resolution), or `nil` for
-    /// other commands.
-    func values(_ request: ProxyRequest, route: String?) async -> Rewrite? {
+    /// The shape of a write command: where its keys and values are, and what it answers.
+    struct WriteShape {
+        var pairs: [(key: Int, value: Int)]
+        var ttl: Duration?
+        var condition: SetOptions.Condition
+        var okOnSuccess: Bool
+        var returnsOld: Bool
+    }
+
+    /// How a command bears on values.
+    enum ValueRewrite {
+        /// Not a value command.
+        case notValue
+        /// Decided.
+        case done(Rewrite)
+        /// A value goes to the blob store (or is escaped through the spill): ``write(_:shape:route:)``.
+        case needsSpill
+    }
+
+    /// The write shape of `SET`, `SETNX`, `SETEX`, `PSETEX`, `GETSET`, `MSET` and `MSETNX`.
+    static func writeShape(_ request: ProxyRequest) -> WriteShape? {
         let name = request.name
         switch name {
-        case "GET", "GETDEL", "GETEX":
-            guard spill != nil, request.count >= 2 else { return nil }
-            return .forward(request, .resolveValue(CacheKey(bytes: request.arguments[1]), route: route))
-        case "MGET":
-            guard spill != nil, request.count >= 2 else { return nil }
-            return .forward(request, .resolveValues(request.arguments.dropFirst().map { CacheKey(bytes: $0) }, route: route))
         case "SET":
             guard request.count >= 3 else { return nil }
             let options = Self.setOptions(request)
-            return await write(
-                request, pairs: [(1, 2)], ttl: options.ttl, condition: options.condition,
-                okOnSuccess: options.condition == .always && !options.get, returnsOld: options.get, route: route
+            return WriteShape(
+                pairs: [(1, 2)], ttl: options.ttl, condition: options.condition, okOnSuccess: options.condition == .always && !options.get,
+                returnsOld: options.get
             )
         case "SETNX":
             guard request.count == 3 else { return nil }
-            return await write(request, pairs: [(1, 2)], ttl: nil, condition: .ifNotExists, okOnSuccess: false, returnsOld: false, route: route)
+            return WriteShape(pairs: [(1, 2)], ttl: nil, condition: .ifNotExists, okOnSuccess: false, returnsOld: false)
         case "SETEX", "PSETEX":
             guard request.count == 4 else { return nil }
             let amount = Int64(String(decoding: request.arguments[2].readableBytesView, as: UTF8.self)) ?? 0
             let ttl: Duration? = amount > 0 ? (name == "SETEX" ? .seconds(amount) : .milliseconds(amount)) : nil
-            return await write(request, pairs: [(1, 3)], ttl: ttl, condition: .always, okOnSuccess: true, returnsOld: false, route: route)
+            return WriteShape(pairs: [(1, 3)], ttl: ttl, condition: .always, okOnSuccess: true, returnsOld: false)
         case "GETSET":
             guard request.count == 3 else { return nil }
-            return await write(request, pairs: [(1, 2)], ttl: nil, condition: .always, okOnSuccess: false, returnsOld: true, route: route)
+            return WriteShape(pairs: [(1, 2)], ttl: nil, condition: .always, okOnSuccess: false, returnsOld: true)
         case "MSET", "MSETNX":
             guard request.count >= 3, request.count % 2 == 1 else { return nil }
-            let pairs = stride(from: 1, to: request.count, by: 2).map { ($0, $0 + 1) }
-            return await write(
-                request, pairs: pairs, ttl: nil, condition: name == "MSET" ? .always : .ifNotExists,
-                okOnSuccess: name == "MSET", returnsOld: false, route: route
+            return WriteShape(
+                pairs: stride(from: 1, to: request.count, by: 2).map { ($0, $0 + 1) }, ttl: nil,
+                condition: name == "MSET" ? .always : .ifNotExists, okOnSuccess: name == "MSET", returnsOld: false
             )
         default:
             return nil
+        }
+    }
+
+    /// The rewrite of a value command when no value goes through the spill.
+    func valuesNow(_ request: ProxyRequest, route: String?) -> ValueRewrite {
+        switch request.name {
+        case "GET", "GETDEL", "GETEX":
+            guard spill != nil, request.count >= 2 else { return .notValue }
+            return .done(.forward(request, .resolveValue(CacheKey(bytes: request.arguments[1]), route: route)))
+        case "MGET":
+            guard spill != nil, request.count >= 2 else { return .notValue }
+            return .done(.forward(request, .resolveValues(request.arguments.dropFirst().map { CacheKey(bytes: $0) }, route: route)))
+        default:
+            break
+        }
+        guard let shape = Self.writeShape(request) else { return .notValue }
+        var shed = shape.okOnSuccess
+        for pair in shape.pairs {
+            let key = CacheKey(bytes: request.arguments[pair.key])
+            let policy = policies.resolve(route: route, key: key)
+            if policy.onOOM == .fail { shed = false }
+            if spill != nil {
+                let value = request.arguments[pair.value]
+                if policy.spillAbove.map({ value.readableBytes > $0 }) ?? false || SpillEnvelope.mayBeEnvelope(value) { return .needsSpill }
+            }
+        }
+        let old: CacheKey? = shape.returnsOld && spill != nil ? CacheKey(bytes: request.arguments[1]) : nil
+        return .done(.forward(request, .write(WritePlan(shedOnOOM: shed, returnsValueOf: old, route: route))))
+    }
+
+    /// The rewrite of a value command (spill, OOM ladder, pointer resolution), or `nil` for
+    /// other commands.
+    func values(_ request: ProxyRequest, route: String?) async -> Rewrite? {
+        switch valuesNow(request, route: route) {
+        case .notValue: return nil
+        case .done(let rewrite): return rewrite
+        case .needsSpill: return await write(request, shape: Self.writeShape(request)!, route: route)
         }
     }
 
@@ -193,10 +309,8 @@ public struct ProxyRules: Sendable {
     }
 
     /// A write: its values spilled where they are big, and its OOM ladder.
-    func write(
-        _ request: ProxyRequest, pairs: [(key: Int, value: Int)], ttl: Duration?, condition: SetOptions.Condition,
-        okOnSuccess: Bool, returnsOld: Bool, route: String?
-    ) async -> Rewrite {
+    func write(_ request: ProxyRequest, shape: WriteShape, route: String?) async -> Rewrite {
+        let (pairs, ttl, condition, okOnSuccess, returnsOld) = (shape.pairs, shape.ttl, shape.condition, shape.okOnSuccess, shape.returnsOld)
         var request = request
         var blobs: [BlobID] = []
         var shed = okOnSuccess
@@ -247,18 +361,90 @@ public struct ProxyRules: Sendable {
             request.arguments[pair.value] = stored
         }
         let old: CacheKey? = returnsOld && spill != nil ? CacheKey(bytes: request.arguments[1]) : nil
-        return .forward(request, .write(WritePlan(shedOnOOM: shed, blobs: blobs, returnsValueOf: old, route: route)))
+        return .forward(
+            request,
+            .write(WritePlan(shedOnOOM: shed, blobs: blobs, returnsValueOf: old, route: route, condition: condition, returnsOld: returnsOld))
+        )
     }
 
     // MARK: - Replies
 
+    /// Whether applying `plan` to `reply` has to wait on the blob store (a pointer to resolve, a
+    /// spilled blob to delete); if not, ``applyNow(_:to:)`` gives the client's reply at once.
+    public func needsWork(_ plan: ReplyPlan, for reply: RESPValue) -> Bool {
+        guard spill != nil else { return false }
+        switch plan {
+        case .pass, .none, .hello, .handshake, .replace, .mapKeys:
+            return false
+        case .resolveValue:
+            return Self.mayBePointer(reply)
+        case .resolveValues:
+            guard case .array(let elements) = reply else { return false }
+            return elements.contains(where: Self.mayBePointer)
+        case .write(let write):
+            if !write.blobs.isEmpty && write.storedNothing(reply) { return true }
+            return reply.errorMessage == nil && write.returnsValueOf != nil && Self.mayBePointer(reply)
+        case .exec(let plans):
+            guard case .array(let elements) = reply, elements.count == plans.count else { return false }
+            return zip(plans, elements).contains { needsWork($0, for: $1) }
+        case .releasing(let inner, let keys, _, _):
+            guard let (own, heads) = Self.unwrapReleased(reply, keys: keys.count) else { return needsWork(inner, for: reply) }
+            return heads.contains { $0 != nil } || needsWork(inner, for: own)
+        }
+    }
+
+    static func mayBePointer(_ reply: RESPValue) -> Bool {
+        if case .bulkString(let bytes) = reply { return SpillEnvelope.mayBeEnvelope(bytes) }
+        return false
+    }
+
+    /// The reply the client gets for `reply` under `plan`, when ``needsWork(_:for:)`` is false;
+    /// `nil` when it is `reply` itself.
+    public func applyNow(_ plan: ReplyPlan, to reply: RESPValue) -> RESPValue? {
+        switch plan {
+        case .pass, .none, .hello, .handshake, .resolveValue, .resolveValues:
+            return nil
+        case .replace(let value):
+            return value
+        case .write(let write):
+            return written(write, reply: reply)
+        case .mapKeys(let names):
+            guard case .array(var elements) = reply, let first = elements.first?.bytes, let original = names[first] else { return nil }
+            elements[0] = .bulkString(original)
+            return .array(elements)
+        case .exec(let plans):
+            guard case .array(var elements) = reply, elements.count == plans.count else { return nil }
+            var changed = false
+            for i in elements.indices {
+                if let applied = applyNow(plans[i], to: elements[i]) {
+                    elements[i] = applied
+                    changed = true
+                }
+            }
+            return changed ? .array(elements) : nil
+        case .releasing(let inner, let keys, _, _):
+            guard let (own, _) = Self.unwrapReleased(reply, keys: keys.count) else { return applyNow(inner, to: reply) }
+            return applyNow(inner, to: own) ?? own
+        }
+    }
+
+    /// The OOM ladder of a write's reply: `+OK` for a shed `-OOM`; `nil` to pass it.
+    func written(_ write: WritePlan, reply: RESPValue) -> RESPValue? {
+        guard let message = reply.errorMessage, message.hasPrefix("OOM") else { return nil }
+        if write.shedOnOOM {
+            stats.record(.writesShed)
+            logger.debug("upstream out of memory: write shed", metadata: ["route": "\(write.route ?? "-")"])
+            return .simpleString(ByteBuffer(string: "OK"))
+        }
+        stats.record(.oomPassed)
+        return nil
+    }
+
     /// The reply the client gets for `reply` under `plan`.
     public func apply(_ plan: ReplyPlan, to reply: RESPValue) async -> RESPValue {
         switch plan {
-        case .pass, .none, .hello, .handshake:
-            return reply
-        case .replace(let value):
-            return value
+        case .pass, .none, .hello, .handshake, .replace, .mapKeys:
+            return applyNow(plan, to: reply) ?? reply
         case .resolveValue(let key, let route):
             return await resolve(reply, key: key, route: route)
         case .resolveValues(let keys, let route):
@@ -266,28 +452,18 @@ public struct ProxyRules: Sendable {
             for i in elements.indices { elements[i] = await resolve(elements[i], key: keys[i], route: route) }
             return .array(elements)
         case .write(let write):
-            if let message = reply.errorMessage {
-                if let spill { for blob in write.blobs { await spill.deleteBlob(blob) } }
-                if message.hasPrefix("OOM") {
-                    if write.shedOnOOM {
-                        stats.record(.writesShed)
-                        logger.debug("upstream out of memory: write shed", metadata: ["route": "\(write.route ?? "-")"])
-                        return .simpleString(ByteBuffer(string: "OK"))
-                    }
-                    stats.record(.oomPassed)
-                }
-                return reply
+            if let spill, !write.blobs.isEmpty, write.storedNothing(reply) {
+                for blob in write.blobs { await spill.deleteBlob(blob) }
             }
+            if reply.errorMessage != nil { return written(write, reply: reply) ?? reply }
             if let key = write.returnsValueOf { return await resolve(reply, key: key, route: write.route) }
             return reply
-        case .mapKeys(let names):
-            guard case .array(var elements) = reply, let first = elements.first?.bytes, let original = names[first] else { return reply }
-            elements[0] = .bulkString(original)
-            return .array(elements)
         case .exec(let plans):
             guard case .array(var elements) = reply, elements.count == plans.count else { return reply }
             for i in elements.indices { elements[i] = await apply(plans[i], to: elements[i]) }
             return .array(elements)
+        case .releasing(let inner, let keys, let route, let movesExpiry):
+            return await applyReleased(inner, keys: keys, route: route, movesExpiry: movesExpiry, to: reply)
         }
     }
 

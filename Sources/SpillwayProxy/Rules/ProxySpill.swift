@@ -29,4 +29,21 @@ public struct ProxySpill: Sendable {
 
     /// Deletes a blob whose pointer the upstream refused (best effort).
     func deleteBlob(_ id: BlobID) async { await remove(id) }
+
+    /// Releases the blob of the pointer `head` (the first bytes of a value `key` held until a
+    /// command replaced or removed it), as the spill releases it after its own delete: only a
+    /// pointer of one of its stores written under `key`, never another key's.
+    func release(head: ByteBuffer, key: CacheKey, context: CacheContext) async {
+        var context = context
+        context.capabilities = CacheCapabilities(returnsPreviousHead: true)
+        _ = try? await handler(.delete(key), context) { _, _ throws(CacheError) -> CacheReply in .headed(true, previousHead: head) }
+    }
+
+    /// Moves the expiry of the blob of the pointer `head` that `key` still holds to its new
+    /// TTL (plus the spill's grace), as the spill does after its own expire.
+    func moveExpiry(head: ByteBuffer, key: CacheKey, ttl: Duration, context: CacheContext) async {
+        var context = context
+        context.capabilities = CacheCapabilities(returnsPreviousHead: true)
+        _ = try? await handler(.expire(key, ttl: ttl), context) { _, _ throws(CacheError) -> CacheReply in .headed(true, previousHead: head) }
+    }
 }

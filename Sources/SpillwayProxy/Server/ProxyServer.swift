@@ -19,9 +19,6 @@ public final class ProxyServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let sslContext: NIOSSLContext?
     private let keys: UpstreamKeySource
-    /// One task executor per event loop: a connection's loops run on its channels' loop, so a
-    /// command and its reply never hop between threads.
-    private let executors: [EventLoopTaskExecutor]
     private let bound = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, any Error>])>((nil, []))
     private let logger: Logger
 
@@ -44,7 +41,6 @@ public final class ProxyServer: Service, Sendable {
         } else {
             sslContext = nil
         }
-        executors = EventLoopTaskExecutor.all(in: group)
         keys = UpstreamKeySource(configuration: configuration.upstream, sslContext: sslContext, eventLoop: group.next(), logger: rules.logger)
     }
 
@@ -80,7 +76,7 @@ public final class ProxyServer: Service, Sendable {
             throw error
         }
         let limits = configuration.requestLimits
-        let server: NIOAsyncChannel<NIOAsyncChannel<ProxyInbound, ByteBuffer>, Never>
+        let server: NIOAsyncChannel<any Channel, Never>
         do {
             server = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -88,8 +84,10 @@ public final class ProxyServer: Service, Sendable {
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .bind(host: configuration.listenHost, port: configuration.listenPort) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ProxyRequestHandler(limits: limits))
-                        return try NIOAsyncChannel<ProxyInbound, ByteBuffer>(wrappingChannelSynchronously: channel)
+                        // Nothing is read until the upstream is connected and the connection
+                        // starts (ProxyGlueHandler holds the reads back).
+                        try channel.pipeline.syncOperations.addHandlers(ProxyRequestHandler(limits: limits), ProxyGlueHandler())
+                        return channel
                     }
                 }
         } catch {
@@ -116,9 +114,7 @@ public final class ProxyServer: Service, Sendable {
                 }
                 try await server.executeThenClose { clients in
                     for try await client in clients {
-                        let loop = client.channel.eventLoop
-                        let executor = self.executors.first { $0.eventLoop === loop } ?? EventLoopTaskExecutor(eventLoop: loop)
-                        tasks.addTask(executorPreference: executor) { await self.serve(client) }
+                        tasks.addTask { await self.serve(client) }
                     }
                 }
             }
@@ -138,47 +134,68 @@ public final class ProxyServer: Service, Sendable {
         for waiter in waiters { waiter.resume(throwing: error) }
     }
 
-    /// Serves one client: connects its upstream, then runs the connection.
-    private func serve(_ client: NIOAsyncChannel<ProxyInbound, ByteBuffer>) async {
+    /// Serves one client: connects its upstream, then runs the connection on their event loop
+    /// until it ends.
+    private func serve(_ client: any Channel) async {
         rules.stats.connectionOpened()
         defer { rules.stats.connectionClosed() }
-        let upstream: NIOAsyncChannel<[RESPValue], ByteBuffer>
+        let loop = client.eventLoop
+        let upstream: any Channel
+        let table = await keys.table()
         do {
-            upstream = try await connectUpstream(on: client.channel.eventLoop)
+            upstream = try await connectUpstream(on: loop)
         } catch {
             rules.stats.record(.upstreamFailures)
             logger.warning("cannot reach the upstream for a new client", metadata: ["error": "\(error)"])
             var out = ByteBuffer()
             RESPValueWriter.write(RESPValueWriter.error("ERR spillway proxy: upstream unreachable"), resp3: false, into: &out)
-            try? await client.executeThenClose { _, outbound in try await outbound.write(out) }
+            let written = client.eventLoop.makePromise(of: Void.self)
+            client.writeAndFlush(out, promise: written)
+            try? await written.futureResult.get()
+            client.close(promise: nil)
             return
         }
-        let connection = ProxyConnection(rules: rules, keys: keys, handshake: configuration.handshake)
-        let clientChannel = client.channel
-        let upstreamChannel = upstream.channel
+        let rules = self.rules
+        let keys = self.keys
+        let handshake = configuration.handshake
+        let started: EventLoopFuture<NIOLoopBound<ProxyConnection>> = loop.submit {
+            let connection = ProxyConnection(
+                rules: rules, keys: keys, table: table, eventLoop: loop,
+                client: try client.pipeline.syncOperations.handler(type: ProxyGlueHandler.self),
+                upstream: try upstream.pipeline.syncOperations.handler(type: ProxyGlueHandler.self)
+            )
+            connection.start(handshake: handshake)
+            // A side that closed before the start has no close left to report.
+            if !client.isActive || !upstream.isActive { connection.close() }
+            return NIOLoopBound(connection, eventLoop: loop)
+        }
+        let connection: NIOLoopBound<ProxyConnection>
         do {
-            try await client.executeThenClose { clientIn, clientOut in
-                try await upstream.executeThenClose { upIn, upOut in
-                    await withGracefulShutdownHandler {
-                        await connection.run(
-                            clientInbound: clientIn, clientOutbound: clientOut, upstreamInbound: upIn, upstreamOutbound: upOut,
-                            close: {
-                                clientChannel.close(promise: nil)
-                                upstreamChannel.close(promise: nil)
-                            }
-                        )
-                    } onGracefulShutdown: {
-                        // Stop reading commands; the replies already owed are still written.
-                        clientChannel.close(mode: .input, promise: nil)
-                    }
-                }
-            }
+            connection = try await started.get()
         } catch {
-            logger.debug("client connection closed", metadata: ["error": "\(error)"])
+            logger.debug("client connection closed before it started", metadata: ["error": "\(error)"])
+            client.close(promise: nil)
+            upstream.close(promise: nil)
+            return
+        }
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                let promise = loop.makePromise(of: Void.self)
+                loop.execute { connection.value.whenFinished { promise.succeed() } }
+                try? await promise.futureResult.get()
+                try? await client.closeFuture.get()
+                try? await upstream.closeFuture.get()
+            } onCancel: {
+                // The drain took longer than allowed: cut the connection.
+                loop.execute { connection.value.close() }
+            }
+        } onGracefulShutdown: {
+            // Stop reading commands; the replies already owed are still written.
+            loop.execute { connection.value.drain() }
         }
     }
 
-    private func connectUpstream(on eventLoop: any EventLoop) async throws -> NIOAsyncChannel<[RESPValue], ByteBuffer> {
+    private func connectUpstream(on eventLoop: any EventLoop) async throws -> any Channel {
         let upstream = configuration.upstream
         let sslContext = self.sslContext
         let limits = upstream.decoderLimits
@@ -192,8 +209,8 @@ public final class ProxyServer: Service, Sendable {
                     if let sslContext {
                         try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
-                    try pipeline.addHandler(UpstreamReplyHandler(limits: limits))
-                    return try NIOAsyncChannel<[RESPValue], ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try pipeline.addHandlers(UpstreamReplyHandler(limits: limits), ProxyGlueHandler())
+                    return channel
                 }
             }
     }

@@ -2,11 +2,11 @@ public import NIOCore
 public import SpillwayRedis
 
 /// The read side of an upstream connection: bytes in, the complete replies of each read out as
-/// one batch. Bytes that are not RESP (or a reply over the limits) are an error: the stream
+/// one batch (each with its bytes, see ``UpstreamReply``). Bytes that are not RESP (or a reply over the limits) are an error: the stream
 /// fails and the connection is closed.
 public final class UpstreamReplyHandler: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
-    public typealias InboundOut = [RESPValue]
+    public typealias InboundOut = [UpstreamReply]
 
     private var reader: RESPReplyReader
 
@@ -17,9 +17,9 @@ public final class UpstreamReplyHandler: ChannelInboundHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         reader.append(unwrapInboundIn(data))
-        var replies: [RESPValue] = []
+        var replies: [UpstreamReply] = []
         do {
-            _ = try reader.next(maxCount: .max, into: &replies)
+            while let (value, wire) = try reader.nextWithWire() { replies.append(UpstreamReply(value, wire: wire)) }
             if !replies.isEmpty { context.fireChannelRead(wrapInboundOut(replies)) }
         } catch {
             reader.reset()

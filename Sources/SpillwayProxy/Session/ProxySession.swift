@@ -141,8 +141,14 @@ public struct ProxySession: Sendable {
     /// A plan for a command inside a transaction: never answered `+OK` on `-OOM` (its reply is
     /// `QUEUED` or an error that aborts the `EXEC`).
     static func withoutShedding(_ plan: ReplyPlan) -> ReplyPlan {
-        guard case .write(var write) = plan else { return plan }
-        write.shedOnOOM = false
-        return .write(write)
+        switch plan {
+        case .write(var write):
+            write.shedOnOOM = false
+            return .write(write)
+        case .releasing(let inner, let keys, let route, let movesExpiry):
+            return .releasing(withoutShedding(inner), keys: keys, route: route, movesExpiry: movesExpiry)
+        default:
+            return plan
+        }
     }
 }

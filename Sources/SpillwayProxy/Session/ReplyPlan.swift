@@ -21,6 +21,11 @@ public indirect enum ReplyPlan: Sendable {
     /// The reply names keys as the upstream saw them (a blocking pop): map hashed names back to
     /// the client's.
     case mapKeys([ByteBuffer: ByteBuffer])
+    /// A command the proxy wrapped in a script that reports which spill pointers it replaced
+    /// (`SET`, `DEL`, `EXPIRE`…): apply the plan to the command's own reply inside the script's,
+    /// release the blobs of the replaced pointers of these keys, and move the expiry of those
+    /// whose TTL changed when `movesExpiry`.
+    case releasing(ReplyPlan, keys: [CacheKey], route: String?, movesExpiry: Bool)
     /// `EXEC`: the plans of the queued commands, applied to the elements of its array reply.
     case exec([ReplyPlan])
     /// Answer this instead of the reply (a write the spill shed: the upstream deleted the key).
@@ -42,12 +47,33 @@ public struct WritePlan: Sendable {
     public var returnsValueOf: CacheKey?
     /// The route, for counters and logs.
     public var route: String?
+    /// The write's condition (`NX`, `XX`): with ``returnsOld``, how its reply tells that nothing
+    /// was stored, so the blobs spilled for it are deleted.
+    public var condition: SetOptions.Condition
+    /// Whether the reply is the old value (`SET … GET`, `GETSET`) rather than a status.
+    public var returnsOld: Bool
 
     /// Creates a write plan.
-    public init(shedOnOOM: Bool, blobs: [BlobID] = [], returnsValueOf: CacheKey? = nil, route: String? = nil) {
+    public init(
+        shedOnOOM: Bool, blobs: [BlobID] = [], returnsValueOf: CacheKey? = nil, route: String? = nil, condition: SetOptions.Condition = .always,
+        returnsOld: Bool = false
+    ) {
         self.shedOnOOM = shedOnOOM
         self.blobs = blobs
         self.returnsValueOf = returnsValueOf
         self.route = route
+        self.condition = condition
+        self.returnsOld = returnsOld
+    }
+
+    /// Whether `reply` says the write stored nothing: an error, or a condition not met (`nil`
+    /// or `0` from `SET NX`/`XX`, `SETNX`, `MSETNX`; an old value from `SET NX GET`, none from
+    /// `SET XX GET`).
+    public func storedNothing(_ reply: RESPValue) -> Bool {
+        if reply.errorMessage != nil { return true }
+        guard condition != .always else { return false }
+        if case .integer(let n) = reply { return n == 0 }
+        if returnsOld { return condition == .ifNotExists ? !reply.isNull : reply.isNull }
+        return reply.isNull
     }
 }

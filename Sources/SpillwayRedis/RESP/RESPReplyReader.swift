@@ -2,7 +2,8 @@ package import NIOCore
 package import Spillway
 
 /// The replies of one connection as their bytes arrive: the reads appended in order, and the
-/// ``RESPDecoder`` that takes complete replies off the front.
+/// ``RESPDecoder`` that takes complete replies off the front. `spillway proxy` reads its
+/// clients' requests with it too (``nextWithWire()``, ``withUnreadBytes(_:)``).
 ///
 /// Costs stay linear in the bytes received, however a reply is cut into reads: the decoder keeps
 /// its place inside a partial aggregate, and the reader never copies consumed bytes. When a read
@@ -57,6 +58,36 @@ package struct RESPReplyReader: Sendable {
         defer { if current.readableBytes > 0 { buffer = current } }
         do {
             return try decoder.decode(&current, maxCount: maxCount, into: &values)
+        } catch {
+            current.clear()
+            throw error
+        }
+    }
+
+    /// The next complete value and, when it was decoded in one piece (always for a scalar; for
+    /// an aggregate unless its bytes were cut across reads), the bytes it was read from, so a
+    /// proxy can forward it without encoding it again.
+    /// - Throws: as ``RESPDecoder/decode(_:)``; the reader is then empty.
+    package mutating func nextWithWire() throws(CacheError) -> (value: RESPValue, wire: ByteBuffer?)? {
+        guard var current = buffer.take() else { return nil }
+        defer { if current.readableBytes > 0 { buffer = current } }
+        let start = decoder.isInsideReply ? nil : current.readerIndex
+        do {
+            guard let value = try decoder.decode(&current) else { return nil }
+            return (value, start.flatMap { current.getSlice(at: $0, length: current.readerIndex - $0) })
+        } catch {
+            current.clear()
+            throw error
+        }
+    }
+
+    /// Runs `body` on the buffered bytes (what it reads is consumed): a caller's own framing
+    /// between values, such as a server's inline commands.
+    package mutating func withUnreadBytes<Result>(_ body: (inout ByteBuffer) throws(CacheError) -> Result) throws(CacheError) -> Result? {
+        guard var current = buffer.take() else { return nil }
+        defer { if current.readableBytes > 0 { buffer = current } }
+        do {
+            return try body(&current)
         } catch {
             current.clear()
             throw error

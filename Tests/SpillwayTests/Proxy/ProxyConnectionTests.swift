@@ -38,109 +38,147 @@ struct ProxyConnectionTests {
         }
     }
 
-    /// Runs a connection on testing streams; `script` plays the client and the upstream.
-    func withConnection(
-        rules: ProxyRules = ProxyRules(policies: PolicyTable()), handshake: [ProxyRequest] = [],
-        _ script: (
-            _ client: NIOAsyncChannelInboundStream<ProxyInbound>.TestSource, _ toClient: NIOAsyncChannelOutboundWriter<ByteBuffer>.TestSink,
-            _ upstream: NIOAsyncChannelInboundStream<[RESPValue]>.TestSource, _ toUpstream: NIOAsyncChannelOutboundWriter<ByteBuffer>.TestSink
-        ) async throws -> Void
-    ) async throws {
-        let (clientIn, client) = NIOAsyncChannelInboundStream<ProxyInbound>.makeTestingStream()
-        let (clientOut, toClient) = NIOAsyncChannelOutboundWriter<ByteBuffer>.makeTestingWriter()
-        let (upIn, upstream) = NIOAsyncChannelInboundStream<[RESPValue]>.makeTestingStream()
-        let (upOut, toUpstream) = NIOAsyncChannelOutboundWriter<ByteBuffer>.makeTestingWriter()
-        let connection = ProxyConnection(rules: rules, keys: StaticKeySource(CommandKeyTable(commandReply: KeySpecFixtures.reply(resp3: false))), handshake: handshake)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await connection.run(
-                    clientInbound: clientIn, clientOutbound: clientOut, upstreamInbound: upIn, upstreamOutbound: upOut,
-                    close: {
-                        clientOut.finish()
-                        upstream.finish()
-                    })
-            }
-            try await script(client, toClient, upstream, toUpstream)
-            try await group.waitForAll()
+    /// A connection on two embedded channels that share one loop: `script` plays the client
+    /// (bytes in, answers out) and the upstream (commands out, replies in).
+    struct Wires {
+        let client: EmbeddedChannel
+        let upstream: EmbeddedChannel
+
+        func send(_ bytes: String) throws { try client.writeInbound(ByteBuffer(string: bytes)) }
+        func reply(_ bytes: String) throws { try upstream.writeInbound(ByteBuffer(string: bytes)) }
+        func sentUpstream() throws -> String { try Self.drain(upstream) }
+        func answered() throws -> String { try Self.drain(client) }
+
+        static func drain(_ channel: EmbeddedChannel) throws -> String {
+            var all = ""
+            while let chunk = try channel.readOutbound(as: ByteBuffer.self) { all += String(buffer: chunk) }
+            return all
         }
     }
 
-    static func bulk(_ s: String) -> RESPValue { .bulkString(ByteBuffer(string: s)) }
+    func withConnection(
+        rules: ProxyRules = ProxyRules(policies: PolicyTable()), handshake: [ProxyRequest] = [], _ script: (Wires) throws -> Void
+    ) throws {
+        let loop = EmbeddedEventLoop()
+        let client = EmbeddedChannel(loop: loop)
+        let upstream = EmbeddedChannel(loop: loop)
+        let clientGlue = ProxyGlueHandler()
+        let upstreamGlue = ProxyGlueHandler()
+        try client.pipeline.syncOperations.addHandlers(ProxyRequestHandler(), clientGlue)
+        try upstream.pipeline.syncOperations.addHandlers(UpstreamReplyHandler(), upstreamGlue)
+        try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        let table = CommandKeyTable(commandReply: KeySpecFixtures.reply(resp3: false))
+        let connection = ProxyConnection(
+            rules: rules, keys: StaticKeySource(table), table: table, eventLoop: loop, client: clientGlue, upstream: upstreamGlue
+        )
+        connection.start(handshake: handshake)
+        try script(Wires(client: client, upstream: upstream))
+        _ = try? client.finish()
+        _ = try? upstream.finish()
+    }
 
-    @Test("a pipeline goes upstream in one write and its replies come back in order, push messages in between")
-    func pipeline() async throws {
-        try await withConnection { client, toClient, upstream, toUpstream in
-            var written = toUpstream.makeAsyncIterator()
-            var answered = toClient.makeAsyncIterator()
-            client.yield(.requests([ProxyRequest("SUBSCRIBE", "ch"), ProxyRequest("PING"), ProxyRequest("GET", "k")]))
-            let sent = try #require(await written.next())
-            #expect(String(buffer: sent) == "*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
-            upstream.yield([.push([Self.bulk("subscribe"), Self.bulk("ch"), .integer(1)]), .simpleString(ByteBuffer(string: "PONG"))])
-            let first = try #require(await answered.next())
-            #expect(String(buffer: first) == ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n+PONG\r\n")
+    static let getK = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
+
+    @Test("a pipeline goes upstream in one write as the client's bytes, and its replies come back in order as the upstream's, push messages in between")
+    func pipeline() throws {
+        try withConnection { wires in
+            let pipeline = "*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n*1\r\n$4\r\nPING\r\n" + Self.getK
+            try wires.send(pipeline)
+            #expect(try wires.upstream.readOutbound(as: ByteBuffer.self).map { String(buffer: $0) } == pipeline, "one write")
+            try wires.reply(">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n+PONG\r\n")
+            #expect(try wires.answered() == ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n+PONG\r\n")
             // A message while the GET is still owed passes straight through.
-            upstream.yield([.push([Self.bulk("message"), Self.bulk("ch"), Self.bulk("hi")])])
-            #expect(String(buffer: try #require(await answered.next())) == ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n")
-            upstream.yield([Self.bulk("v")])
-            #expect(String(buffer: try #require(await answered.next())) == "$1\r\nv\r\n")
-            client.finish()
-            #expect(await answered.next() == nil)
+            try wires.reply(">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n")
+            #expect(try wires.answered() == ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n")
+            // A RESP2 null array reaches the client as it was sent.
+            try wires.reply("*-1\r\n")
+            #expect(try wires.answered() == "*-1\r\n")
+            // The client stops sending and is owed nothing: both sides close.
+            wires.client.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            #expect(!wires.client.isActive)
+            #expect(!wires.upstream.isActive)
+        }
+    }
+
+    @Test("a reply cut across reads is forwarded whole once it is complete")
+    func replyCutAcrossReads() throws {
+        try withConnection { wires in
+            try wires.send(Self.getK + Self.getK)
+            _ = try wires.sentUpstream()
+            try wires.reply("*2\r\n$1\r\na\r\n")
+            #expect(try wires.answered() == "")
+            try wires.reply("$1\r\nb\r\n$3\r\nxyz")
+            #expect(try wires.answered() == "*2\r\n$1\r\na\r\n$1\r\nb\r\n")
+            try wires.reply("\r\n")
+            #expect(try wires.answered() == "$3\r\nxyz\r\n")
+        }
+    }
+
+    @Test("a key the guard hashes goes upstream re-encoded; the commands around it keep the client's bytes")
+    func rewrittenCommand() throws {
+        let rules = ProxyRules(policies: PolicyTable(defaults: CachePolicy(maxKeyBytes: 64)))
+        try withConnection(rules: rules) { wires in
+            let long = String(repeating: "k", count: 100)
+            try wires.send(Self.getK + "*2\r\n$3\r\nGET\r\n$100\r\n\(long)\r\n" + Self.getK)
+            let hashed = KeyHasher().hashed(CacheKey(long), maxKeyBytes: 64).string
+            #expect(try wires.sentUpstream() == Self.getK + "*2\r\n$3\r\nGET\r\n$\(hashed.utf8.count)\r\n\(hashed)\r\n" + Self.getK)
+            #expect(rules.stats.count(.commands) == 3)
         }
     }
 
     @Test("a protocol error is answered after the replies already owed, then the connection closes")
-    func protocolErrorLast() async throws {
-        try await withConnection { client, toClient, upstream, toUpstream in
-            var written = toUpstream.makeAsyncIterator()
-            var answered = toClient.makeAsyncIterator()
-            client.yield(.requests([ProxyRequest("GET", "k")]))
-            client.yield(.protocolError("ERR Protocol error"))
-            _ = try #require(await written.next())
-            upstream.yield([Self.bulk("v")])
-            var all = ""
-            while let chunk = await answered.next() { all += String(buffer: chunk) }
-            #expect(all == "$1\r\nv\r\n-ERR Protocol error\r\n")
+    func protocolErrorLast() throws {
+        try withConnection { wires in
+            try wires.send(Self.getK)
+            try wires.send("*1\r\n:1\r\n")
+            #expect(try wires.sentUpstream() == Self.getK)
+            #expect(wires.client.isActive, "still owed a reply")
+            try wires.reply("$1\r\nv\r\n")
+            let all = try wires.answered()
+            #expect(all.hasPrefix("$1\r\nv\r\n-ERR Protocol error"))
+            #expect(!wires.client.isActive)
         }
     }
 
     @Test("a refused command is answered in its place in the reply order")
-    func localAnswerOrder() async throws {
-        try await withConnection { client, toClient, upstream, toUpstream in
-            var written = toUpstream.makeAsyncIterator()
-            var answered = toClient.makeAsyncIterator()
-            client.yield(.requests([ProxyRequest("GET", "a"), ProxyRequest("CLIENT", "REPLY", "OFF"), ProxyRequest("GET", "b")]))
-            _ = try #require(await written.next())
-            upstream.yield([Self.bulk("1"), Self.bulk("2")])
-            client.finish()
-            var all = ""
-            while let chunk = await answered.next() { all += String(buffer: chunk) }
+    func localAnswerOrder() throws {
+        try withConnection { wires in
+            try wires.send("*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
+            #expect(try wires.sentUpstream() == "*2\r\n$3\r\nGET\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n")
+            try wires.reply("$1\r\n1\r\n$1\r\n2\r\n")
+            let all = try wires.answered()
             #expect(all.hasPrefix("$1\r\n1\r\n-ERR CLIENT REPLY OFF is not supported"))
             #expect(all.hasSuffix("$1\r\n2\r\n"))
         }
     }
 
     @Test("the proxy's own AUTH goes first and answers nothing; a refused one reaches the client as an error and ends the connection")
-    func handshake() async throws {
-        try await withConnection(handshake: [ProxyRequest("AUTH", "pw")]) { client, toClient, upstream, toUpstream in
-            var written = toUpstream.makeAsyncIterator()
-            var answered = toClient.makeAsyncIterator()
-            #expect(String(buffer: try #require(await written.next())) == "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n")
-            client.yield(.requests([ProxyRequest("PING")]))
-            _ = try #require(await written.next())
-            upstream.yield([.simpleString(ByteBuffer(string: "OK")), .simpleString(ByteBuffer(string: "PONG"))])
-            #expect(String(buffer: try #require(await answered.next())) == "+PONG\r\n")
-            client.finish()
-            #expect(await answered.next() == nil)
+    func handshake() throws {
+        try withConnection(handshake: [ProxyRequest("AUTH", "pw")]) { wires in
+            #expect(try wires.sentUpstream() == "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n")
+            try wires.send("*1\r\n$4\r\nPING\r\n")
+            _ = try wires.sentUpstream()
+            try wires.reply("+OK\r\n+PONG\r\n")
+            #expect(try wires.answered() == "+PONG\r\n")
         }
-        try await withConnection(handshake: [ProxyRequest("AUTH", "pw")]) { client, toClient, upstream, toUpstream in
-            var written = toUpstream.makeAsyncIterator()
-            var answered = toClient.makeAsyncIterator()
-            _ = try #require(await written.next())
-            upstream.yield([.error(ByteBuffer(string: "WRONGPASS invalid username-password pair"))])
-            let reply = String(buffer: try #require(await answered.next()))
-            #expect(reply.hasPrefix("-ERR spillway proxy: upstream refused AUTH: WRONGPASS"))
-            #expect(await answered.next() == nil)
-            client.finish()
+        try withConnection(handshake: [ProxyRequest("AUTH", "pw")]) { wires in
+            _ = try wires.sentUpstream()
+            try wires.reply("-WRONGPASS invalid username-password pair\r\n")
+            #expect(try wires.answered().hasPrefix("-ERR spillway proxy: upstream refused AUTH: WRONGPASS"))
+            #expect(!wires.client.isActive)
+        }
+    }
+
+    @Test("the upstream going away closes the client and counts a failure when replies were owed")
+    func upstreamGone() throws {
+        let rules = ProxyRules(policies: PolicyTable())
+        try withConnection(rules: rules) { wires in
+            try wires.send(Self.getK)
+            _ = try wires.sentUpstream()
+            wires.upstream.pipeline.fireChannelInactive()
+            #expect(!wires.client.isActive)
+            #expect(rules.stats.count(.upstreamFailures) == 1)
         }
     }
 }

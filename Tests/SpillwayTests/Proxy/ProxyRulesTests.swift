@@ -23,8 +23,10 @@ struct ProxyRulesTests {
         await rules.rewrite(request, route: route, table: Self.table) { _ throws(CacheError) in [] }
     }
 
+    /// The forwarded command (the client's own, when it was wrapped to release replaced blobs)
+    /// and its plan.
     func forwarded(_ rewrite: ProxyRules.Rewrite) -> (ProxyRequest, ReplyPlan)? {
-        if case .forward(let request, let plan) = rewrite { return (request, plan) }
+        if case .forward(let request, let plan) = rewrite { return (ProxyRules.releasedCommand(request) ?? request, plan) }
         return nil
     }
 
@@ -177,5 +179,53 @@ struct ProxyRulesTests {
         #expect(await rules.apply(named, to: oom) == oom)
         let (_, anonymous) = try #require(forwarded(await rules.rewrite(ProxyRequest("SET", "k", "v"), route: nil, table: Self.table) { _ throws(CacheError) in [] }))
         #expect(await rules.apply(anonymous, to: oom) == .simpleString(ByteBuffer(string: "OK")))
+    }
+
+    @Test("overwrites, deletes and expires go upstream inside the release script; NX writes and a spill-less proxy send them as they are")
+    func releaseWrapping() async throws {
+        let store = MemoryBlobStore()
+        let rules = rules(store: store)
+        func sent(_ request: ProxyRequest, _ rules: ProxyRules) async -> ProxyRequest? {
+            guard case .forward(let command, _) = await rewrite(rules, request) else { return nil }
+            return command
+        }
+        for request in [
+            ProxyRequest("SET", "k", "v"), ProxyRequest("SET", "k", "v", "XX", "GET"), ProxyRequest("SETEX", "k", "9", "v"), ProxyRequest("GETSET", "k", "v"),
+            ProxyRequest("MSET", "a", "1", "b", "2"), ProxyRequest("DEL", "a", "b"), ProxyRequest("UNLINK", "a"), ProxyRequest("GETDEL", "a"),
+            ProxyRequest("EXPIRE", "a", "0"), ProxyRequest("PEXPIREAT", "a", "1"), ProxyRequest("GETEX", "a", "PERSIST"),
+        ] {
+            let command = try #require(await sent(request, rules))
+            #expect(command.name == "EVAL", "\(request.name)")
+            #expect(ProxyRules.releasedCommand(command) == request)
+        }
+        for request in [ProxyRequest("SET", "k", "v", "NX"), ProxyRequest("SETNX", "k", "v"), ProxyRequest("MSETNX", "a", "1"), ProxyRequest("GET", "k")] {
+            #expect(await sent(request, rules) == request, "\(request.name)")
+        }
+        #expect(await sent(ProxyRequest("DEL", "a"), self.rules(spill: false)) == ProxyRequest("DEL", "a"))
+        var sweeper = self.rules(store: store)
+        sweeper.releasesBlobs = false
+        #expect(await sent(ProxyRequest("SET", "k", "v"), sweeper) == ProxyRequest("SET", "k", "v"), "--blob-release sweeper")
+
+        // The script reports the pointer the command replaced (-3): its blob is released; one
+        // still held (a TTL after an EXPIRE) is kept; the client gets the command's own reply.
+        let (set, _) = try #require(forwarded(await rewrite(rules, ProxyRequest("SET", "big", String(repeating: "r", count: 3000)))))
+        guard case .pointer(let pointer) = SpillEnvelope.decode(set.arguments[2]) else {
+            Issue.record("not spilled")
+            return
+        }
+        let ok = RESPValue.simpleString(ByteBuffer(string: "OK"))
+        let (_, expire) = try #require(forwarded(await rewrite(rules, ProxyRequest("EXPIRE", "big", "100"))))
+        #expect(rules.needsWork(expire, for: .array([.integer(1), .bulkString(set.arguments[2]), .integer(100_000)])))
+        #expect(await rules.apply(expire, to: .array([.integer(1), .bulkString(set.arguments[2]), .integer(100_000)])) == .integer(1))
+        #expect(await store.get(pointer.id) != nil)
+        // Under another key the same pointer is foreign: never released.
+        let (_, other) = try #require(forwarded(await rewrite(rules, ProxyRequest("SET", "other", "x"))))
+        #expect(await rules.apply(other, to: .array([ok, .bulkString(set.arguments[2]), .integer(-3)])) == ok)
+        #expect(await store.get(pointer.id) != nil)
+        let (_, overwrite) = try #require(forwarded(await rewrite(rules, ProxyRequest("SET", "big", "small"))))
+        #expect(!rules.needsWork(overwrite, for: .array([ok])), "no key held the magic")
+        #expect(rules.applyNow(overwrite, to: .array([ok])) == ok)
+        #expect(await rules.apply(overwrite, to: .array([ok, .bulkString(set.arguments[2]), .integer(-3)])) == ok)
+        #expect(await store.get(pointer.id) == nil)
     }
 }
