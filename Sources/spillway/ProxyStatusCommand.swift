@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Spillway
 import SpillwayProxy
 
 /// `spillway proxy status`: a running proxy's counters, read from its `--status-port`.

@@ -1,6 +1,6 @@
 import Logging
-public import NIOCore
-public import Spillway
+import NIOCore
+import Spillway
 import SpillwayRedis
 
 // Releasing the blobs of pointers that a client's command replaces or removes.
