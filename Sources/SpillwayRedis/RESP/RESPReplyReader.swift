@@ -71,10 +71,13 @@ package struct RESPReplyReader: Sendable {
     package mutating func nextWithWire() throws(CacheError) -> (value: RESPValue, wire: ByteBuffer?)? {
         guard var current = buffer.take() else { return nil }
         defer { if current.readableBytes > 0 { buffer = current } }
-        let start = decoder.isInsideReply ? nil : current.readerIndex
+        // The bytes before decoding: a slice is taken from them, since `getSlice` refuses
+        // indices behind the reader index that decoding moved. (A copy of the struct: no bytes
+        // are copied.)
+        let before = decoder.isInsideReply ? nil : current
         do {
             guard let value = try decoder.decode(&current) else { return nil }
-            return (value, start.flatMap { current.getSlice(at: $0, length: current.readerIndex - $0) })
+            return (value, before.flatMap { $0.getSlice(at: $0.readerIndex, length: current.readerIndex - $0.readerIndex) })
         } catch {
             current.clear()
             throw error

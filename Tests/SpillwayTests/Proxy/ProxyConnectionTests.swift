@@ -93,7 +93,8 @@ struct ProxyConnectionTests {
             #expect(try wires.answered() == ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n")
             // A RESP2 null array reaches the client as it was sent.
             try wires.reply("*-1\r\n")
-            #expect(try wires.answered() == "*-1\r\n")
+            let null = try wires.answered()
+            #expect(null == "*-1\r\n")
             // The client stops sending and is owed nothing: both sides close.
             wires.client.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
             #expect(!wires.client.isActive)

@@ -202,6 +202,29 @@ struct RESPDecoderTests {
         #expect(reader.bufferedBytes == 0 && !reader.decoder.isInsideReply)
     }
 
+    @Test("nextWithWire hands each value read whole with its bytes, and none for an aggregate cut across reads")
+    func valuesWithTheirBytes() throws {
+        var reader = RESPReplyReader(decoder: RESPDecoder())
+        reader.append(ByteBuffer(string: ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n+PONG\r\n"))
+        var got: [(RESPValue, String?)] = []
+        while let (value, wire) = try reader.nextWithWire() { got.append((value, wire.map { String(buffer: $0) })) }
+        #expect(got.map(\.1) == [">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n", "+PONG\r\n"])
+        for bytes in ["*-1\r\n", "$-1\r\n", "_\r\n", "*0\r\n", ":7\r\n"] {
+            reader.append(ByteBuffer(string: bytes))
+            let (_, wire) = try #require(try reader.nextWithWire())
+            #expect(wire.map { String(buffer: $0) } == bytes)
+        }
+        // An array cut across reads: the value, but not its bytes (the decoder consumed part of
+        // them in the first read).
+        reader.append(ByteBuffer(string: "*2\r\n$1\r\na\r\n"))
+        #expect(try reader.nextWithWire() == nil)
+        reader.append(ByteBuffer(string: "$1\r\nb\r\n"))
+        let (array, cut) = try #require(try reader.nextWithWire())
+        #expect(array == .array([.bulkString(ByteBuffer(string: "a")), .bulkString(ByteBuffer(string: "b"))]))
+        #expect(cut == nil)
+        #expect(reader.bufferedBytes == 0 && !reader.decoder.isInsideReply)
+    }
+
     @Test("a decoded value is one ByteBuffer wide, and a finished array holds no spare room")
     func valueFootprint() throws {
         // A verbatim string (two buffers) is boxed, so it does not set every value's size.
