@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The overhead of `spillway proxy`: redis-benchmark straight against redis-server, through the
 # proxy (default policies: key guard and spill on, so overwrites run the blob-release script),
-# through the proxy with --no-spill (the forwarding alone), and through twemproxy (Debian's
-# nutcracker) in the same run, on free 127.0.0.1 ports.
+# through the proxy with --blob-release sweeper (spill on, SET forwarded as it is), through the
+# proxy with --no-spill (the forwarding alone), and through twemproxy (Debian's nutcracker) in the
+# same run, on free 127.0.0.1 ports.
 #
 #   scripts/bench-proxy.sh [SPILLWAY_BINARY] [REQUESTS]
 #
@@ -21,13 +22,16 @@ trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ready() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "nothing answers on $1" >&2; exit 1; }
 
-redis_port=$(port); proxy_port=$(port); bare_port=$(port); twem_port=$(port)
+redis_port=$(port); proxy_port=$(port); sweeper_port=$(port); bare_port=$(port); twem_port=$(port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)
 ready "$redis_port"
 "$binary" proxy --listen "127.0.0.1:$proxy_port" --upstream "redis://127.0.0.1:$redis_port" --blob-dir "$work/blobs" --log-level warning >"$work/proxy.log" 2>&1 &
 pids+=($!)
 ready "$proxy_port"
+"$binary" proxy --listen "127.0.0.1:$sweeper_port" --upstream "redis://127.0.0.1:$redis_port" --blob-dir "$work/blobs" --blob-release sweeper --log-level warning >"$work/sweeper.log" 2>&1 &
+pids+=($!)
+ready "$sweeper_port"
 "$binary" proxy --listen "127.0.0.1:$bare_port" --upstream "redis://127.0.0.1:$redis_port" --no-spill --log-level warning >"$work/bare.log" 2>&1 &
 pids+=($!)
 ready "$bare_port"
@@ -44,7 +48,7 @@ ready "$twem_port"
 
 declare -A rps
 for pipeline in 1 16; do
-    for target in direct:$redis_port proxy:$proxy_port nospill:$bare_port twemproxy:$twem_port; do
+    for target in direct:$redis_port proxy:$proxy_port sweeper:$sweeper_port nospill:$bare_port twemproxy:$twem_port; do
         name=${target%%:*}
         out=$(redis-benchmark -p "${target##*:}" -c 50 -n "$requests" -P "$pipeline" -t set,get --csv)
         for test in SET GET; do
@@ -52,11 +56,12 @@ for pipeline in 1 16; do
         done
     done
 done
-printf '%-6s %-3s %12s %12s %12s %12s %8s %8s %8s\n' test P direct proxy no-spill twemproxy proxy/d nospill/d twem/d
+printf '%-4s %-3s %10s %10s %10s %10s %10s %8s %8s %8s %8s\n' test P direct proxy sweeper no-spill twemproxy proxy/d sweep/d nospl/d twem/d
 for pipeline in 1 16; do
     for test in SET GET; do
-        d=${rps[direct,$test,$pipeline]}; p=${rps[proxy,$test,$pipeline]}; n=${rps[nospill,$test,$pipeline]}; t=${rps[twemproxy,$test,$pipeline]}
-        printf '%-6s %-3s %12s %12s %12s %12s %8.2f %8.2f %8.2f\n' "$test" "$pipeline" "$d" "$p" "$n" "$t" \
-            "$(echo "$p / $d" | bc -l)" "$(echo "$n / $d" | bc -l)" "$(echo "$t / $d" | bc -l)"
+        d=${rps[direct,$test,$pipeline]}; p=${rps[proxy,$test,$pipeline]}; w=${rps[sweeper,$test,$pipeline]}
+        n=${rps[nospill,$test,$pipeline]}; t=${rps[twemproxy,$test,$pipeline]}
+        printf '%-4s %-3s %10s %10s %10s %10s %10s %8.2f %8.2f %8.2f %8.2f\n' "$test" "$pipeline" "$d" "$p" "$w" "$n" "$t" \
+            "$(echo "$p / $d" | bc -l)" "$(echo "$w / $d" | bc -l)" "$(echo "$n / $d" | bc -l)" "$(echo "$t / $d" | bc -l)"
     done
 done

@@ -53,16 +53,21 @@ public struct CommandKeyTable: Sendable {
 
     /// The indices of the request's key arguments, per the specs (ascending, no repeats).
     public func keyIndices(of request: ProxyRequest, entry: Entry) -> [Int] {
-        var indices: [Int] = []
-        for spec in entry.specs {
-            indices += spec.keyIndices(
-                count: request.count,
-                upper: { request.upperArgument($0) },
-                integer: { i in Int(String(decoding: request.arguments[i].readableBytesView, as: UTF8.self)) }
-            )
+        guard entry.specs.count > 1 else {
+            // One spec (GET, SET, most commands): its indices as they are, no merge.
+            return entry.specs.first.map { Self.keyIndices(of: request, spec: $0) } ?? []
         }
-        if entry.specs.count > 1 { indices = Array(Set(indices)).sorted() }
-        return indices
+        var indices: [Int] = []
+        for spec in entry.specs { indices += Self.keyIndices(of: request, spec: spec) }
+        return Array(Set(indices)).sorted()
+    }
+
+    private static func keyIndices(of request: ProxyRequest, spec: KeySpec) -> [Int] {
+        spec.keyIndices(
+            count: request.count,
+            upper: { request.upperArgument($0) },
+            integer: { i in Int(String(decoding: request.arguments[i].readableBytesView, as: UTF8.self)) }
+        )
     }
 
     private mutating func add(_ command: RESPValue) {

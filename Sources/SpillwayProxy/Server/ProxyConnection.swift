@@ -130,7 +130,7 @@ public final class ProxyConnection {
 
     /// Forwards the waiting commands, in one write, up to the first whose rewrite must wait.
     private func forwardWaiting() {
-        var out = ByteBuffer()
+        var out = upstreamHandler.outputBuffer()
         var forwarded = 0
         while !rewriting, let request = waiting.popFirst() {
             forwarded += forward(request, into: &out)
@@ -209,7 +209,7 @@ public final class ProxyConnection {
 
     /// Answers what can be answered now, in order, in one write to the client.
     private func answerReplies() {
-        var out = ByteBuffer()
+        var out = clientHandler.outputBuffer()
         writeLocals(into: &out)
         while !applying, !finished, let reply = backlog.popFirst() {
             answer(reply, into: &out)
@@ -355,6 +355,12 @@ package final class ProxyGlueHandler: ChannelDuplexHandler {
     func open() {
         opened = true
         readIfAllowed()
+    }
+
+    /// An empty buffer for one write: room for a typical read batch, so a pipeline's commands
+    /// or replies are copied in without the buffer growing several times.
+    func outputBuffer() -> ByteBuffer {
+        (context?.channel.allocator ?? ByteBufferAllocator()).buffer(capacity: 2048)
     }
 
     func write(_ buffer: ByteBuffer) {

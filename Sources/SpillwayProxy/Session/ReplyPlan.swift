@@ -4,7 +4,10 @@ public import SpillwayRedis
 
 /// What the proxy does with the upstream's reply to one forwarded command, decided when the
 /// command is forwarded and applied when its reply comes back (replies come back in order).
-public indirect enum ReplyPlan: Sendable {
+///
+/// Only ``releasing(_:keys:route:movesExpiry:)`` (which holds a plan) is boxed: every other plan
+/// is stored in its reply slot without an allocation per command.
+public enum ReplyPlan: Sendable {
     /// Forward the reply unchanged.
     case pass
     /// No reply of its own: what the command causes upstream arrives as push messages
@@ -25,7 +28,7 @@ public indirect enum ReplyPlan: Sendable {
     /// (`SET`, `DEL`, `EXPIRE`…): apply the plan to the command's own reply inside the script's,
     /// release the blobs of the replaced pointers of these keys, and move the expiry of those
     /// whose TTL changed when `movesExpiry`.
-    case releasing(ReplyPlan, keys: [CacheKey], route: String?, movesExpiry: Bool)
+    indirect case releasing(ReplyPlan, keys: [CacheKey], route: String?, movesExpiry: Bool)
     /// `EXEC`: the plans of the queued commands, applied to the elements of its array reply.
     case exec([ReplyPlan])
     /// Answer this instead of the reply (a write the spill shed: the upstream deleted the key).
