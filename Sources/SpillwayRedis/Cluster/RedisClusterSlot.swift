@@ -11,9 +11,16 @@ public enum RedisClusterSlot {
     /// The number of hash slots.
     public static let count = 16384
 
+    /// The slot of a key given as contiguous bytes (what ``RedisClusterClient`` computes for
+    /// every command): no generic code, the tag found with `memchr`.
+    public static func of(_ key: UnsafeRawBufferPointer) -> Int {
+        HashSlot.slot(ofKey: key)
+    }
+
     /// The slot of a key given as bytes.
     @inlinable
     public static func of<Bytes: Collection<UInt8>>(_ key: Bytes) -> Int {
+        if let slot = key.withContiguousStorageIfAvailable({ of(UnsafeRawBufferPointer($0)) }) { return slot }
         var hashed = key[...]
         if let open = key.firstIndex(of: UInt8(ascii: "{")) {
             let afterOpen = key.index(after: open)
@@ -32,6 +39,7 @@ public enum RedisClusterSlot {
 
     /// CRC-16/XMODEM of `bytes` (the core's, which `KeyHasher` keeps slots with).
     public static func crc16<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> UInt16 {
-        HashSlot.crc16(bytes)
+        if let crc = bytes.withContiguousStorageIfAvailable({ HashSlot.crc16(contiguous: UnsafeRawBufferPointer($0)) }) { return crc }
+        return HashSlot.crc16(bytes)
     }
 }

@@ -32,4 +32,23 @@ struct RedisClusterSlotTests {
         #expect(RedisClusterSlot.of("}{x}") == RedisClusterSlot.of("x"))
         #expect((0..<RedisClusterSlot.count).contains(RedisClusterSlot.of([0xFF, 0x00, 0x7B, 0x7D])))
     }
+
+    @Test("the contiguous path (memchr, no generics) agrees with the generic one on random keys with braces")
+    func contiguousAgreesWithGeneric() {
+        var rng = SystemRandomNumberGenerator()
+        var differing: [[UInt8]] = []
+        for n in 0..<2000 {
+            var key = (0..<(n % 40)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            for brace in [UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "{"), UInt8(ascii: "}")] where Bool.random(using: &rng) {
+                key.insert(brace, at: Int.random(in: 0...key.count, using: &rng))
+            }
+            // A lazy view has no contiguous storage: the generic path.
+            let generic = RedisClusterSlot.of(key.lazy.map { $0 })
+            let contiguous = key.withUnsafeBytes { RedisClusterSlot.of($0) }
+            let crcGeneric = RedisClusterSlot.crc16(key.lazy.map { $0 })
+            if generic != contiguous || crcGeneric != RedisClusterSlot.crc16(key) || contiguous != RedisClusterSlot.of(key) { differing.append(key) }
+        }
+        #expect(differing.isEmpty, "\(differing.prefix(3))")
+        #expect("somekey".utf8.withContiguousStorageIfAvailable { RedisClusterSlot.of(UnsafeRawBufferPointer($0)) } == 11058)
+    }
 }
