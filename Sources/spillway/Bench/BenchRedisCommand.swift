@@ -235,6 +235,14 @@ struct BenchRedisCommand: AsyncParsableCommand {
         return micros(usage.ru_utime) + micros(usage.ru_stime)
     }
 
+    /// The CPU time (user + system) of the children that have exited and been waited for.
+    static func childrenCPUMicros() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        func micros(_ t: timeval) -> Double { Double(t.tv_sec) * 1e6 + Double(t.tv_usec) }
+        return micros(usage.ru_utime) + micros(usage.ru_stime)
+    }
+
     /// Runs `redis-benchmark -t set,get` without and with pipelining.
     private func referenceRuns(_ base: RedisConfiguration) throws -> Reference {
         let plain = try referenceRun(base, pipelined: false)
