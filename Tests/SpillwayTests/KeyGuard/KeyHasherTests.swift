@@ -143,6 +143,22 @@ struct KeyHasherTests {
         #expect(tagged.contains("…{tenant-7}#v1:"))
     }
 
+    /// Hashed keys already in caches must keep their names: these are pinned byte for byte. The
+    /// digests were computed outside Swift, with libxxhash 0.8.1's `XXH3_generateSecret` (192
+    /// bytes from the default key material) and `XXH3_128bits_withSecret`, in canonical order.
+    @Test("v1 keys are byte for byte what they were (fixed values, digests computed with libxxhash in C)")
+    func versionOnePinned() {
+        #expect(
+            hashed("celery-task-lock:" + String(repeating: "x", count: 300))
+                == "celery-task-lock:" + String(repeating: "x", count: 23) + "…#v1:ea8c064122d41512debe36451a373ddd")
+        #expect(
+            hashed("orders:" + String(repeating: "x", count: 100) + "{tenant-7}" + String(repeating: "y", count: 500))
+                == "orders:" + String(repeating: "x", count: 33) + "…{tenant-7}#v1:9a9dd2792ebee0fcb9c9a0da50683d31")
+        #expect(
+            hashed("{user42}:rate:" + String(repeating: "q", count: 600))
+                == "{user42}:rate:" + String(repeating: "q", count: 26) + "…#v1:8fcd25ecedd8ccaefa7267d9f1af5906")
+    }
+
     @Test("small maxKeyBytes still fits", arguments: [48, 50, 64, 100])
     func smallBudgets(max: Int) {
         let out = hashed(String(repeating: "m", count: 1000), max: max)
