@@ -117,7 +117,7 @@ public final class RedisClusterServer: Sendable {
             var arguments = ["--cluster", "create"] + cluster.addresses.map(\.description)
             arguments += ["--cluster-replicas", String(options.replicasPerMaster), "--cluster-yes"]
             if let password = options.node.password { arguments += ["-a", password, "--no-auth-warning"] }
-            let (status, output) = try await runTool(options.cliExecutable, arguments, in: directory)
+            let (status, output) = try await runTool(options.cliExecutable, arguments)
             guard status == 0 else {
                 throw RedisServerError(message: "redis-cli --cluster create failed with status \(status)", log: output)
             }
@@ -237,6 +237,46 @@ public final class RedisClusterServer: Sendable {
         }
     }
 
+    /// Hands `slots` to `target` the way a resharding tool finishes a migration: the target is
+    /// set `IMPORTING` and each current owner `MIGRATING`, then `SETSLOT … NODE` goes to the
+    /// target first (which bumps its config epoch, because it was importing), then to the old
+    /// owner and the other masters. Without the bump, a replica of the old owner that has not
+    /// heard the news yet can gossip the old owner's claim back over the move, and the two
+    /// masters then answer `MOVED` to each other until gossip settles.
+    ///
+    /// The keys in the slots are not migrated: use it for empty slots, or `MIGRATE` them between
+    /// the two steps yourself. Replicas learn the change by gossip, as in production.
+    public func handOver(slots: [Int], to target: NodeRole) async throws {
+        let roles = try await roles()
+        let masters = roles.filter(\.isMaster)
+        var owners: [Int: NodeRole] = [:]
+        for slot in slots {
+            guard let owner = masters.first(where: { $0.slots.contains { $0.contains(slot) } }) else {
+                throw RedisServerError(message: "no master serves slot \(slot)", log: "")
+            }
+            if owner.id != target.id { owners[slot] = owner }
+        }
+        guard !owners.isEmpty else { return }
+        func on(_ role: NodeRole, _ body: (RedisClient) async throws -> Void) async throws {
+            guard let server = server(at: role.address) else { throw RedisServerError(message: "no node at \(role.address)", log: "") }
+            try await withNodeClient(server, body)
+        }
+        try await on(target) { node in
+            for (slot, owner) in owners { _ = try await node.send("CLUSTER", "SETSLOT", slot, "IMPORTING", owner.id) }
+        }
+        for owner in Set(owners.values) {
+            try await on(owner) { node in
+                for (slot, o) in owners where o == owner { _ = try await node.send("CLUSTER", "SETSLOT", slot, "MIGRATING", target.id) }
+            }
+        }
+        let order = [target] + Set(owners.values).sorted { $0.id < $1.id } + masters.filter { m in m.id != target.id && !owners.values.contains(m) }
+        for master in order {
+            try await on(master) { node in
+                for slot in owners.keys.sorted() { _ = try await node.send("CLUSTER", "SETSLOT", slot, "NODE", target.id) }
+            }
+        }
+    }
+
     /// Polls until every running node reports `cluster_state:ok` with all 16,384 slots assigned
     /// and agrees on one configuration, knows every node, and every replica's link is up.
     /// - Throws: ``RedisServerError`` with the last state seen when `timeout` passes first.
@@ -286,28 +326,10 @@ public final class RedisClusterServer: Sendable {
         }
     }
 
-    /// Runs a tool to its end, its output in a file under `directory`.
-    static func runTool(_ executable: String, _ arguments: [String], in directory: URL) async throws -> (Int32, String) {
-        let outputURL = directory.appendingPathComponent("tool-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: outputURL)
-        defer { try? handle.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: RedisServerError(message: "cannot run \(executable): \(error)", log: ""))
-            }
-        }
-        let output = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
-        return (status, output)
+    /// Runs a tool to its end (standard output and error together), without blocking a thread.
+    static func runTool(_ executable: String, _ arguments: [String]) async throws -> (Int32, String) {
+        let result = try await ChildProcess.run(executable, arguments, mergeStandardError: true)
+        return (result.status, result.output)
     }
 }
 

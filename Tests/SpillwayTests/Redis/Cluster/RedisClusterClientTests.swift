@@ -125,11 +125,7 @@ struct RedisClusterClientTests {
             let source = try await Self.owner(of: slot, in: cluster)
             let roles = try await cluster.roles()
             let target = try #require(roles.first { $0.isMaster && $0.address != source })
-            for role in roles where role.isMaster {
-                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) {
-                    _ = try await $0.send("CLUSTER", "SETSLOT", slot, "NODE", target.id)
-                }
-            }
+            try await cluster.handOver(slots: [slot], to: target)
             var commands = keys.prefix(30).map { RedisClusterCommand(key: $0, ["GET", $0]) }
             commands.append(RedisClusterCommand(key: movedKey, ["SET", movedKey, "moved"]))
             commands.append(RedisClusterCommand(key: movedKey, ["GET", movedKey]))
@@ -152,12 +148,8 @@ struct RedisClusterClientTests {
 
             // Back as created.
             _ = try await client.execute(.delete(movedKey))
-            let sourceID = try #require(roles.first { $0.address == source }).id
-            for role in roles where role.isMaster {
-                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) {
-                    _ = try await $0.send("CLUSTER", "SETSLOT", slot, "NODE", sourceID)
-                }
-            }
+            let sourceRole = try #require(roles.first { $0.address == source })
+            try await cluster.handOver(slots: [slot], to: sourceRole)
             try await cluster.waitUntilHealthy()
         }
     }
@@ -188,11 +180,7 @@ struct RedisClusterClientTests {
             let roles = try await cluster.roles()
             let target = try #require(roles.first { $0.isMaster && $0.address != source })
             // Move the (empty) slot to the target on every master.
-            for role in roles where role.isMaster {
-                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) {
-                    _ = try await $0.send("CLUSTER", "SETSLOT", slot, "NODE", target.id)
-                }
-            }
+            try await cluster.handOver(slots: [slot], to: target)
             _ = try await client.execute(.set(key, ByteBuffer(string: "after"), SetOptions()))
             #expect(client.stats.moved == 1)
             #expect(client.topology?.master(forSlot: slot) == target.address)
@@ -201,12 +189,8 @@ struct RedisClusterClientTests {
             #expect(client.stats.refreshes == 2, "the first read and one after MOVED")
             // Move it back, empty again.
             _ = try await client.execute(.delete(key))
-            let sourceID = try #require(roles.first { $0.address == source }).id
-            for role in roles where role.isMaster {
-                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) {
-                    _ = try await $0.send("CLUSTER", "SETSLOT", slot, "NODE", sourceID)
-                }
-            }
+            let sourceRole = try #require(roles.first { $0.address == source })
+            try await cluster.handOver(slots: [slot], to: sourceRole)
             guard case .value(let gone) = try await client.execute(.get(key)) else { Issue.record("get"); return }
             #expect(gone == nil)
             try await cluster.waitUntilHealthy()
@@ -258,21 +242,13 @@ struct RedisClusterClientTests {
                 try await node.send("MIGRATE", target.address.host, target.address.port, "", 0, 5000, "KEYS", old)
             }
             #expect(moved.string == "OK")
-            for role in roles where role.isMaster {
-                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) {
-                    _ = try await $0.send("CLUSTER", "SETSLOT", slot, "NODE", target.id)
-                }
-            }
+            try await cluster.handOver(slots: [slot], to: target)
             guard case .values(let both) = try await client.execute(.mget([old, new])) else { Issue.record("mget"); return }
             #expect(both == [ByteBuffer(string: "old"), ByteBuffer(string: "new")])
             #expect(client.stats.moved == 1)
             // And back, so the next test sees the cluster as created.
             for key in [old, new, "{ask}:counter", "{ask}:limiter"] as [CacheKey] { _ = try await client.execute(.delete(key)) }
-            for role in roles where role.isMaster {
-                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) {
-                    _ = try await $0.send("CLUSTER", "SETSLOT", slot, "NODE", source.id)
-                }
-            }
+            try await cluster.handOver(slots: [slot], to: source)
             try await cluster.waitUntilHealthy()
         }
     }
@@ -332,11 +308,7 @@ struct RedisClusterClientTests {
             let second = try #require(roles.first { $0.isMaster && $0.id != first.id })
             let topology = try #require(client.topology)
             let slots = Array(topology.slots(of: first.address).prefix(20))
-            for role in roles where role.isMaster {
-                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) { node in
-                    for slot in slots { _ = try await node.send("CLUSTER", "SETSLOT", slot, "NODE", second.id) }
-                }
-            }
+            try await cluster.handOver(slots: slots, to: second)
             // 200 writes at once into those slots: each is MOVED once; refreshes are bounded.
             var keys: [CacheKey] = []
             var n = 0
@@ -362,11 +334,7 @@ struct RedisClusterClientTests {
             // The suite's own `owner(of:)` asks nothing here; the client asked one node per refresh.
             #expect(calls == stats.refreshes, "INFO commandstats counts \(calls) CLUSTER SHARDS calls")
             for key in keys { _ = try await client.execute(.delete(key)) }
-            for role in roles where role.isMaster {
-                try await cluster.withNodeClient(try #require(cluster.server(at: role.address))) { node in
-                    for slot in slots { _ = try await node.send("CLUSTER", "SETSLOT", slot, "NODE", first.id) }
-                }
-            }
+            try await cluster.handOver(slots: slots, to: first)
             try await cluster.waitUntilHealthy()
         }
     }
