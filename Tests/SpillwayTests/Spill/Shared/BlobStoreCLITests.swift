@@ -13,30 +13,16 @@ extension SharedStoreTests {
         static let keyBytes = 10_240
 
         /// Runs `spillway <arguments>` and returns its exit status, standard output and error.
-        static func spillway(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: TwoInstanceTests.executable)
-            process.arguments = arguments
-            var env = ProcessInfo.processInfo.environment
-            for (k, v) in environment { env[k] = v }
-            process.environment = env
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            // Standard error is small; read it after standard output reaches its end.
-            let outData = out.fileHandleForReading.readDataToEndOfFile()
-            let errData = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        static func spillway(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, out: String, err: String) {
+            let result = try await ChildProcess.run(TwoInstanceTests.executable, arguments, environment: environment)
+            return (result.status, result.output, result.error)
         }
 
         /// Runs the demo with `--json` against `url` and checks what it counted: every guarded
         /// task's value went to the store (one blob of `keyBytes` each), nothing failed, and on
         /// the full cache every spilled write was shed and its blob released.
-        static func demo(_ url: String, storeName: String, environment: [String: String] = [:]) throws -> [String: Any] {
-            let (status, out, err) = try spillway(
+        static func demo(_ url: String, storeName: String, environment: [String: String] = [:]) async throws -> [String: Any] {
+            let (status, out, err) = try await spillway(
                 ["demo", "--shape", "payload-in-value", "--tasks", String(tasks), "--concurrency", "8", "--json", "--blob-store", url], environment: environment)
             #expect(status == 0, "spillway demo: \(err)")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "JSON output: \(out) \(err)")
@@ -56,11 +42,11 @@ extension SharedStoreTests {
         }
 
         @Test("spillway demo --blob-store postgres://…: every guarded task's value is one row in the shared table, deleted afterwards")
-        func demoPostgres() throws {
+        func demoPostgres() async throws {
             let pg = try SharedStoreServers.get().postgres
             let table = "demo_\(UInt32.random(in: 0 ... .max))"
             let url = "postgres://\(pg.username):\(pg.password)@127.0.0.1:\(pg.port)/\(pg.database)?table=\(table)&unlogged=1"
-            _ = try Self.demo(url, storeName: "postgres://127.0.0.1:\(pg.port)/\(pg.database)/\(table)")
+            _ = try await Self.demo(url, storeName: "postgres://127.0.0.1:\(pg.port)/\(pg.database)/\(table)")
             // The demo made the table (unlogged, as asked) and left it empty.
             #expect(try pg.psql("SELECT relpersistence FROM pg_class WHERE relname = '\(table)'") == "u")
             #expect(try pg.psql("SELECT count(*) FROM \"\(table)\"") == "0")
@@ -73,16 +59,16 @@ extension SharedStoreTests {
             let prefix = "demo\(UInt32.random(in: 0 ... .max))-"
             let url = "s3://\(moto.bucket)?endpoint=\(moto.endpoint)&region=\(moto.region)&prefix=\(prefix)"
             let env = ["AWS_ACCESS_KEY_ID": moto.accessKeyID, "AWS_SECRET_ACCESS_KEY": moto.secretAccessKey]
-            _ = try Self.demo(url, storeName: "s3://\(moto.bucket)/\(prefix)", environment: env)
+            _ = try await Self.demo(url, storeName: "s3://\(moto.bucket)/\(prefix)", environment: env)
             #expect(try await servers.s3Store(prefix: prefix).scan(after: nil, limit: 10).blobs.isEmpty)
         }
 
         @Test("spillway demo --blob-store s3:// with a wrong secret: moto refuses every put; the guarded run sheds them, no task fails")
-        func demoS3WrongSecret() throws {
+        func demoS3WrongSecret() async throws {
             let moto = try SharedStoreServers.get().moto
             let url = "s3://\(moto.bucket)?endpoint=\(moto.endpoint)&region=\(moto.region)&prefix=bad-"
             let env = ["AWS_ACCESS_KEY_ID": moto.accessKeyID, "AWS_SECRET_ACCESS_KEY": moto.secretAccessKey + "x"]
-            let (status, out, err) = try Self.spillway(
+            let (status, out, err) = try await Self.spillway(
                 ["demo", "--shape", "payload-in-value", "--tasks", "20", "--concurrency", "4", "--json", "--blob-store", url], environment: env)
             #expect(status == 0, "\(err)")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
@@ -94,14 +80,14 @@ extension SharedStoreTests {
         }
 
         @Test("spillway demo with a malformed --blob-store exits non-zero with the typed error's message")
-        func demoMalformed() throws {
-            let (status, _, err) = try Self.spillway(["demo", "--shape", "payload-in-value", "--blob-store", "postgres://h/db?unloged=1"])
+        func demoMalformed() async throws {
+            let (status, _, err) = try await Self.spillway(["demo", "--shape", "payload-in-value", "--blob-store", "postgres://h/db?unloged=1"])
             #expect(status != 0)
             #expect(err.contains("--blob-store 'postgres://h/db?unloged=1' has an unknown option 'unloged'"), "\(err)")
         }
 
         @Test("spillway soak --blob-store postgres://…: no wrong bytes, values spilled to the table, the sweep sees only the run's blobs, all deleted at exit")
-        func soakPostgres() throws {
+        func soakPostgres() async throws {
             let pg = try SharedStoreServers.get().postgres
             let table = "soak_\(UInt32.random(in: 0 ... .max))"
             let url = "postgres://\(pg.username):\(pg.password)@127.0.0.1:\(pg.port)/\(pg.database)?table=\(table)"
@@ -110,7 +96,7 @@ extension SharedStoreTests {
             try pg.psql(
                 "CREATE TABLE \"\(table)\" (id bytea PRIMARY KEY, content bytea NOT NULL, digest bytea NOT NULL, expiry bigint, created bigint NOT NULL, owner bytea)",
                 "INSERT INTO \"\(table)\" VALUES ('\\x00000000000000000000000000000001', 'x', 'y', NULL, 0, NULL)")
-            let (status, out, err) = try Self.spillway([
+            let (status, out, err) = try await Self.spillway([
                 "soak", "--duration", "2", "--rate", "400", "--workers", "8", "--spill-percent", "20", "--reset-every", "1", "--blob-store", url,
             ])
             #expect(status == 0, "\(out)\n\(err)")

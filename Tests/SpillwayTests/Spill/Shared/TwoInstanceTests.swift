@@ -17,20 +17,10 @@ extension SharedStoreTests {
         }
 
         /// Runs `spillway spill <mode> …` as its own process; returns its exit status and output.
-        static func spill(_ mode: String, redis: String, store: String, prefix: String, environment: [String: String] = [:]) throws -> (Int32, String) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["spill", mode, "--redis", redis, "--blob-store", store, "--count", "12", "--size", "150000", "--prefix", prefix]
-            var env = ProcessInfo.processInfo.environment
-            for (k, v) in environment { env[k] = v }
-            process.environment = env
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        static func spill(_ mode: String, redis: String, store: String, prefix: String, environment: [String: String] = [:]) async throws -> (Int32, String) {
+            let arguments = ["spill", mode, "--redis", redis, "--blob-store", store, "--count", "12", "--size", "150000", "--prefix", prefix]
+            let result = try await ChildProcess.run(executable, arguments, environment: environment, mergeStandardError: true)
+            return (result.status, result.output)
         }
 
         /// What `spillway spill` writes as value `i` (xorshift32 seeded with i + 1), computed here
@@ -50,9 +40,9 @@ extension SharedStoreTests {
         static func check(store url: String, prefix: String, environment: [String: String] = [:]) async throws {
             try await RedisServer.withRedisServer { redis in
                 #expect(FileManager.default.isExecutableFile(atPath: executable), "spillway was built beside the tests: \(executable)")
-                let (putStatus, putOutput) = try spill("put", redis: redis.url, store: url, prefix: prefix, environment: environment)
+                let (putStatus, putOutput) = try await spill("put", redis: redis.url, store: url, prefix: prefix, environment: environment)
                 #expect(putStatus == 0, "spillway spill put: \(putOutput)")
-                let (getStatus, getOutput) = try spill("get", redis: redis.url, store: url, prefix: prefix, environment: environment)
+                let (getStatus, getOutput) = try await spill("get", redis: redis.url, store: url, prefix: prefix, environment: environment)
                 #expect(getStatus == 0, "spillway spill get: \(getOutput)")
                 #expect(getOutput.contains("read 12 identical, 0 missing or different"), "\(getOutput)")
                 for i in 0..<12 {
