@@ -43,6 +43,41 @@ struct MemoryCacheTests {
         #expect(await cache.rejectedWrites >= 5)
     }
 
+    @Test("configure(maxMemory:policy:) at run time, as CONFIG SET: a raised limit accepts writes, allkeys-lru then evicts")
+    func configureAtRunTime() async throws {
+        let cache = MemoryCache(maxMemory: 4096, policy: .noEviction, clock: ManualClock())
+        var stored = 0
+        while stored < 1000 {
+            do {
+                _ = try await cache.execute(.set(CacheKey("k\(stored)"), ByteBuffer(repeating: 2, count: 100), SetOptions()))
+                stored += 1
+            } catch {
+                #expect(error.code == .outOfMemory)
+                break
+            }
+        }
+        #expect(stored > 10 && stored < 1000, "the 4 KiB limit refused a write: \(stored)")
+        // A higher limit: the refused write is accepted now, nothing was evicted.
+        await cache.configure(maxMemory: 64 * 1024)
+        #expect(await cache.maxMemory == 64 * 1024)
+        _ = try await cache.execute(.set("after-raise", v("x"), SetOptions()))
+        #expect(await cache.count == stored + 1)
+        // Back to the low limit with allkeys-lru: the next write evicts instead of failing.
+        await cache.configure(maxMemory: 4096, policy: .allKeysLRU)
+        #expect(await cache.policy == .allKeysLRU)
+        _ = try await cache.execute(.set("after-lru", v("y"), SetOptions()))
+        #expect(await cache.evictedKeys > 0)
+        guard case .value(let got) = try await cache.execute(.get("after-lru")) else { Issue.record("reply"); return }
+        #expect(got == v("y"))
+        let used = await cache.usedMemory
+        #expect(used <= 4096 + 200, "back near the limit: \(used)")
+        // No limit at all: nothing is refused or evicted any more.
+        let evicted = await cache.evictedKeys
+        await cache.configure(maxMemory: nil)
+        for i in 0..<200 { _ = try await cache.execute(.set(CacheKey("free\(i)"), ByteBuffer(repeating: 3, count: 100), SetOptions())) }
+        #expect(await cache.evictedKeys == evicted)
+    }
+
     @Test("TTLs follow the clock, with no sleeping")
     func ttl() async throws {
         let clock = ManualClock()
