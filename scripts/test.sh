@@ -11,8 +11,13 @@
 # plugin's tool still reaches none of the heavy modules, and the formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh libxxhash-dev pkg-config xxhash redis-server redis-tools jq postgresql
-command -v redis-server >/dev/null || { echo "redis-server is required and could not be installed" >&2; exit 1; }
+# The build needs only libxxhash's header and pkg-config; the servers and tools the tests start
+# are installed while the package builds (one apt at a time: the second call starts after the
+# first has finished).
+scripts/deps.sh libxxhash-dev pkg-config
+servers_log=$(mktemp)
+scripts/deps.sh xxhash redis-server redis-tools jq postgresql >"$servers_log" 2>&1 &
+servers=$!
 export SPILLWAY_WARNINGS_AS_ERRORS=1
 # The shared Python virtual environment (pip only when scripts/requirements-test.txt changed),
 # made while the package builds. The Swift suites need it too (moto_server for S3BlobStore), so
@@ -24,6 +29,12 @@ venv=$!
 swift build --build-tests
 venv_ok=1
 wait "$venv" || venv_ok=0
+if ! wait "$servers"; then
+    cat "$servers_log" >&2
+    echo "FAIL: scripts/deps.sh could not install the test servers" >&2
+    exit 1
+fi
+command -v redis-server >/dev/null || { echo "redis-server is required and could not be installed" >&2; exit 1; }
 
 example_log=$(mktemp)
 deps_log=$(mktemp)
@@ -31,7 +42,7 @@ scripts/build-example.sh >"$example_log" 2>&1 &
 example=$!
 scripts/check-plugin-deps.sh >"$deps_log" 2>&1 &
 deps=$!
-trap 'kill "$example" "$deps" 2>/dev/null || true; rm -f "$example_log" "$deps_log" "$venv_log"' EXIT
+trap 'kill "$example" "$deps" 2>/dev/null || true; rm -f "$example_log" "$deps_log" "$venv_log" "$servers_log"' EXIT
 
 tests=0
 swift test --skip-build || tests=$?
