@@ -87,9 +87,8 @@ public final class RedisClient: CacheClient {
         return try await roundTrip(buffer, count: commands.count)
     }
 
-    /// One command on a pooled connection; sent again on another connection (at most
-    /// ``notSentRetries`` times) when the one it got was found closed before the command reached
-    /// the wire.
+    /// One command on a pooled connection; sent again on another connection when the one it got
+    /// was found closed before the command reached the wire (see ``sendAgain(notSent:attempt:)``).
     ///
     /// An `idempotent` command (a read, a delete, a relative expire: running it twice leaves the
     /// same data) is also sent again when its connection was lost after it was written (the
@@ -105,7 +104,7 @@ public final class RedisClient: CacheClient {
             defer { connection.release() }
             do throws(CacheError) {
                 return try await Self.send(command, on: connection)
-            } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
+            } catch  where Self.sendAgain(notSent: error, attempt: attempt) {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
@@ -133,7 +132,7 @@ public final class RedisClient: CacheClient {
             defer { connection.release() }
             do throws(CacheError) {
                 return try await Self.send(commands, count: count, on: connection)
-            } catch  where error.underlying is RedisRequestNotSent && attempt < Self.notSentRetries {
+            } catch  where Self.sendAgain(notSent: error, attempt: attempt) {
                 // Closed (e.g. idle) but not yet out of the pool: drop it so the retry gets another.
                 pool.remove(connection)
                 attempt += 1
@@ -152,6 +151,16 @@ public final class RedisClient: CacheClient {
     /// How many times a command that never reached the wire is sent again. More than once: a
     /// fresh connection can close (idle, or the server) before the command gets to it too.
     static let notSentRetries = 3
+
+    /// Whether a command that failed with `error` on its `attempt`-th try goes out again: when
+    /// it never reached the wire, up to ``notSentRetries`` times, and always when its connection
+    /// had closed for being idle (a loaded machine can stall a task for longer than the idle
+    /// timeout between the connect and the write, more than three times running; the caller
+    /// must not see a failure for a connection the client itself chose to close).
+    static func sendAgain(notSent error: CacheError, attempt: Int) -> Bool {
+        guard let notSent = error.underlying as? RedisRequestNotSent else { return false }
+        return notSent.closedIdle || attempt < notSentRetries
+    }
 
     /// Throws the classified error of an error reply, else returns the reply.
     static func checked(_ reply: RESPValue) throws(CacheError) -> RESPValue {

@@ -285,7 +285,7 @@ struct RedisConnectionStateMachine<Waiter> {
 
     private mutating func closeIfIdle() -> TimerAction {
         guard pending.isEmpty, closedBy == nil else { return .none }
-        return .close(fail(CacheError(.connection, "connection closed after being idle")))
+        return .close(fail(CacheError(.connection, RedisRequestNotSent.idleCloseMessage)))
     }
 }
 
@@ -300,6 +300,14 @@ extension RESPValue {
 /// Marks a command that never reached the wire because its connection was already closed, so it
 /// is safe to send again on another connection.
 struct RedisRequestNotSent: Error, CustomStringConvertible {
+    /// Why a connection closes when its idle timeout passes.
+    static let idleCloseMessage = "connection closed after being idle"
+
     var reason: CacheError
     var description: String { "not sent: \(reason.message)" }
+
+    /// Whether the connection had closed because it was idle: sending again is always right
+    /// then, and cannot loop fast (each fresh connection must stay silent for a whole idle
+    /// timeout before it closes).
+    var closedIdle: Bool { reason.message == Self.idleCloseMessage }
 }

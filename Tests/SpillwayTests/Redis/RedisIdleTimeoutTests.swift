@@ -50,6 +50,20 @@ struct RedisIdleTimeoutTests {
         try #require(try await client.send("CLIENT", "ID").int64)
     }
 
+    @Test("a command not sent because its connection closed idle is always sent again; other not-sent closes three times")
+    func notSentRetryRule() {
+        func notSent(_ message: String) -> CacheError {
+            let reason = CacheError(.connection, message)
+            return CacheError(.connection, message, underlying: RedisRequestNotSent(reason: reason))
+        }
+        let idle = notSent(RedisRequestNotSent.idleCloseMessage)
+        let closed = notSent("connection closed by the server")
+        #expect(RedisClient.sendAgain(notSent: idle, attempt: 50))
+        #expect(RedisClient.sendAgain(notSent: closed, attempt: RedisClient.notSentRetries - 1))
+        #expect(!RedisClient.sendAgain(notSent: closed, attempt: RedisClient.notSentRetries))
+        #expect(!RedisClient.sendAgain(notSent: CacheError(.connection, RedisRequestNotSent.idleCloseMessage), attempt: 0), "written, then lost: not this rule")
+    }
+
     @Test("an idle connection is closed after idleTimeout, and the next command runs on a fresh one")
     func idleConnectionIsReplaced() async throws {
         try await withClient { client in
