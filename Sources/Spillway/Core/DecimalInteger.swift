@@ -6,7 +6,8 @@
 /// it is `@inlinable` and takes a raw buffer, and compiles to the same loop a hand-written copy
 /// would), `MemoryCache` (is a stored value an integer, for `INCR` and for Redis's memory
 /// model), `Degrade`'s local counters, the persist driver's counters and rate-limit state,
-/// `RESPValue.int64` and the in-process test server's command scanner. Each caller turns a
+/// `RESPValue.int64`, the in-process test server's command scanner, and the
+/// proxy's key-count arguments (`EVAL … numkeys`, key specifications' `keynum`). Each caller turns a
 /// ``Failure`` into its own error.
 package enum DecimalInteger {
     /// Why bytes are not a decimal integer.

@@ -1,5 +1,6 @@
 public import SpillwayRedis
 import NIOCore
+import Spillway
 
 /// The key specifications of every command the upstream knows, read once from its `COMMAND`
 /// reply (at start, and again after the proxy reconnects), and looked up per request.
@@ -66,7 +67,7 @@ public struct CommandKeyTable: Sendable {
         spec.keyIndices(
             count: request.count,
             upper: { request.upperArgument($0) },
-            integer: { i in Int(String(decoding: request.arguments[i].readableBytesView, as: UTF8.self)) }
+            integer: { i in request.arguments[i].withUnsafeReadableBytes { DecimalInteger.parseOrNil($0) }.map { Int($0) } }
         )
     }
 

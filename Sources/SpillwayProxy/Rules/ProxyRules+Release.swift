@@ -139,7 +139,8 @@ extension ProxyRules {
     /// a command that is not wrapped (tests).
     package static func releasedCommand(_ request: ProxyRequest) -> ProxyRequest? {
         guard request.name == "EVAL", request.count > 3, request.arguments[1] == releaseWords.script,
-            let keys = Int(String(buffer: request.arguments[2])), request.count > 3 + keys + 2
+            let keys = request.arguments[2].withUnsafeReadableBytes({ DecimalInteger.parseOrNil($0) }).map({ Int($0) }), keys >= 0,
+            request.count > 3 + keys + 2
         else { return nil }
         return ProxyRequest(Array(request.arguments[(3 + keys + 2)...]))
     }
