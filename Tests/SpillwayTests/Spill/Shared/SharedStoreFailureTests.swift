@@ -84,6 +84,41 @@ extension SharedStoreTests {
             }
         }
 
+        @Test("a full disk under Postgres (the table on a 256 KiB tmpfs tablespace) is .blobStore diskFull, SQLSTATE 53100; the ladder sheds the write; reads still work")
+        func postgresDiskFull() async throws {
+            let servers = try SharedStoreServers.get()
+            try await withTinyFilesystem { dir in
+                // The server runs as `postgres` (initdb refuses root): the tablespace must be its own.
+                if geteuid() == 0 { #expect(runTool("/bin/chown", ["postgres:postgres", dir])) }
+                let space = "tiny_\(UInt32.random(in: 0 ... .max))"
+                try servers.postgres.psql("CREATE TABLESPACE \(space) LOCATION '\(dir)'")
+                try await servers.withPostgresStore { store in
+                    // The store makes its table on first use; then it moves onto the tiny disk,
+                    // its content stored uncompressed (the TOAST table moves with it).
+                    let first = try await store.put(spillBytes(3000), metadata: BlobMetadata(createdAt: spillOrigin))
+                    let table = "\"\(store.configuration.table)\""
+                    try servers.postgres.psql(
+                        "ALTER TABLE \(table) SET TABLESPACE \(space)", "ALTER TABLE \(table) ALTER COLUMN content SET STORAGE EXTERNAL")
+                    do throws(CacheError) {
+                        for seed in 1...4 { _ = try await store.put(spillBytes(200_000, seed: UInt8(seed)), metadata: BlobMetadata(createdAt: spillOrigin)) }
+                        Issue.record("800 KB went into a 256 KiB tablespace")
+                    } catch {
+                        #expect(error.code == .blobStore)
+                        #expect(error.failureClass == .storage)
+                        #expect((error.underlying as? PostgresBlobStoreError)?.kind == .diskFull, "\(error)")
+                        #expect((error.underlying as? PostgresBlobStoreError)?.sqlState == "53100", "\(error)")
+                    }
+                    // Through the chain: the spilled write is shed, never thrown; what was
+                    // stored before still reads back.
+                    let cache = ValueSpillTests.cache(SpillTestClient(MemoryCache()), store)
+                    #expect(try await cache.set("pg:full", value: spillBytes(300_000, seed: 9)) == .dropped(.blobStore))
+                    #expect(try await store.get(first) == spillBytes(3000))
+                }
+                // The table is dropped; its tablespace goes before the disk is unmounted.
+                try servers.postgres.psql("DROP TABLESPACE \(space)")
+            }
+        }
+
         @Test("the UNLOGGED option makes an unlogged table; the default is a logged one")
         func unlogged() async throws {
             let servers = try SharedStoreServers.get()
