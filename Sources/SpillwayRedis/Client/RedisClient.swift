@@ -100,7 +100,7 @@ public final class RedisClient: CacheClient {
         var attempt = 0
         var lostAt: NIODeadline?
         while true {
-            let connection = try await pool.lease()
+            guard let connection = try await leaseOrRetry(&attempt) else { continue }
             defer { connection.release() }
             do throws(CacheError) {
                 return try await Self.send(command, on: connection)
@@ -128,7 +128,7 @@ public final class RedisClient: CacheClient {
         var attempt = 0
         var lostAt: NIODeadline?
         while true {
-            let connection = try await pool.lease()
+            guard let connection = try await leaseOrRetry(&attempt) else { continue }
             defer { connection.release() }
             do throws(CacheError) {
                 return try await Self.send(commands, count: count, on: connection)
@@ -151,6 +151,19 @@ public final class RedisClient: CacheClient {
     /// How many times a command that never reached the wire is sent again. More than once: a
     /// fresh connection can close (idle, or the server) before the command gets to it too.
     static let notSentRetries = 3
+
+    /// A connection from the pool, or `nil` when the one opened for the caller closed before its
+    /// handshake (`HELLO`, `AUTH`, `SELECT`) was written, which ``sendAgain(notSent:attempt:)``
+    /// allows to try again (a loaded machine can stall a new connection past its idle timeout
+    /// between the connect and the handshake).
+    private func leaseOrRetry(_ attempt: inout Int) async throws(CacheError) -> RedisConnection? {
+        do throws(CacheError) {
+            return try await pool.lease()
+        } catch  where Self.sendAgain(notSent: error, attempt: attempt) {
+            attempt += 1
+            return nil
+        }
+    }
 
     /// Whether a command that failed with `error` on its `attempt`-th try goes out again: when
     /// it never reached the wire, up to ``notSentRetries`` times, and always when its connection
