@@ -192,6 +192,7 @@ let package = Package(
             dependencies: [
                 "Spillway",
                 "SpillwayHummingbird",
+                "SpillwayRedis",
                 "SpillwayTesting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
