@@ -277,6 +277,35 @@ public final class RedisClusterServer: Sendable {
         }
     }
 
+    /// A slot's migration begun by ``beginMigration(of:)``: the master serving the slot and the
+    /// master it is moving to, with their servers.
+    public struct Migration: Sendable {
+        /// The master that serves the slot (`MIGRATING`).
+        public var source: NodeRole
+        /// The master it moves to (`IMPORTING`).
+        public var target: NodeRole
+        /// The source's server.
+        public var sourceServer: RedisServer
+        /// The target's server.
+        public var targetServer: RedisServer
+    }
+
+    /// Begins moving `slot` from the master that serves it to another master, as a reshard does:
+    /// `CLUSTER SETSLOT … IMPORTING` on the target, then `MIGRATING` on the source. From then on
+    /// the source answers `ASK` for keys of the slot it does not hold. The keys are not moved:
+    /// `MIGRATE` them yourself, then ``handOver(slots:to:)`` the slot to `target` to finish.
+    /// - Throws: ``RedisServerError`` when no master serves the slot or no other master exists.
+    public func beginMigration(of slot: Int) async throws -> Migration {
+        let masters = try await roles().filter(\.isMaster)
+        guard let source = masters.first(where: { $0.slots.contains { $0.contains(slot) } }),
+            let target = masters.first(where: { $0.id != source.id && !$0.failing }),
+            let sourceServer = server(at: source.address), let targetServer = server(at: target.address)
+        else { throw RedisServerError(message: "no source and target master for slot \(slot)", log: "") }
+        try await withNodeClient(targetServer) { _ = try await $0.send("CLUSTER", "SETSLOT", slot, "IMPORTING", source.id) }
+        try await withNodeClient(sourceServer) { _ = try await $0.send("CLUSTER", "SETSLOT", slot, "MIGRATING", target.id) }
+        return Migration(source: source, target: target, sourceServer: sourceServer, targetServer: targetServer)
+    }
+
     /// Polls until every running node reports `cluster_state:ok` with all 16,384 slots assigned
     /// and agrees on one configuration, knows every node, and every replica's link is up.
     /// - Throws: ``RedisServerError`` with the last state seen when `timeout` passes first.

@@ -204,14 +204,10 @@ struct RedisClusterClientTests {
             let new: CacheKey = "{ask}:new"
             let slot = RedisClusterClient.slot(of: old)
             _ = try await client.execute(.set(old, ByteBuffer(string: "old"), SetOptions()))
-            let roles = try await cluster.roles()
-            let sourceAddress = try await Self.owner(of: slot, in: cluster)
-            let source = try #require(roles.first { $0.address == sourceAddress })
-            let target = try #require(roles.first { $0.isMaster && $0.address != sourceAddress })
-            let sourceServer = try #require(cluster.server(at: source.address))
-            let targetServer = try #require(cluster.server(at: target.address))
-            try await cluster.withNodeClient(targetServer) { _ = try await $0.send("CLUSTER", "SETSLOT", slot, "IMPORTING", source.id) }
-            try await cluster.withNodeClient(sourceServer) { _ = try await $0.send("CLUSTER", "SETSLOT", slot, "MIGRATING", target.id) }
+            let migration = try await cluster.beginMigration(of: slot)
+            let (source, target) = (migration.source, migration.target)
+            let (sourceServer, targetServer) = (migration.sourceServer, migration.targetServer)
+            #expect(try await source.address == Self.owner(of: slot, in: cluster))
 
             // A key still on the source is served there; a new one is ASKed to the target.
             guard case .value(let stillThere) = try await client.execute(.get(old)) else { Issue.record("get"); return }

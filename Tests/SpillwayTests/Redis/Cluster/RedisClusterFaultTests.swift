@@ -155,17 +155,10 @@ struct RedisClusterFaultTests {
         let slot = RedisClusterSlot.of("migrating")
         var asked = 0
         try await withLoad(keys: Self.loadKeys(extra: tagged)) { cluster, client in
-            let roles = try await cluster.roles()
-            let topology = try #require(client.topology)
-            let sourceAddress = try #require(topology.master(forSlot: slot))
-            let source = try #require(roles.first { $0.address == sourceAddress })
-            let target = try #require(roles.first { $0.isMaster && $0.address != sourceAddress })
-            let sourceServer = try #require(cluster.server(at: source.address))
-            try await cluster.withNodeClient(try #require(cluster.server(at: target.address))) {
-                _ = try await $0.send("CLUSTER", "SETSLOT", slot, "IMPORTING", source.id)
-            }
-            try await cluster.withNodeClient(sourceServer) { node in
-                _ = try await node.send("CLUSTER", "SETSLOT", slot, "MIGRATING", target.id)
+            let migration = try await cluster.beginMigration(of: slot)
+            let target = migration.target
+            #expect(client.topology?.master(forSlot: slot) == migration.source.address)
+            try await cluster.withNodeClient(migration.sourceServer) { node in
                 // A few keys at a time, so writes keep landing between the batches.
                 while true {
                     guard let batch = try await node.send("CLUSTER", "GETKEYSINSLOT", slot, 3).elements, !batch.isEmpty else { break }

@@ -29,12 +29,10 @@ struct RedisClusterPipelineAskTests {
         let new: CacheKey = "{askp}:new"
         let slot = RedisClusterClient.slot(of: old)
         _ = try await client.execute(.set(old, ByteBuffer(string: "old"), SetOptions()))
-        let roles = try await cluster.roles()
-        let sourceAddress = try await RedisClusterClientTests.owner(of: slot, in: cluster)
-        let source = try #require(roles.first { $0.address == sourceAddress })
-        let target = try #require(roles.first { $0.isMaster && $0.address != sourceAddress })
-        let sourceServer = try #require(cluster.server(at: source.address))
-        let targetServer = try #require(cluster.server(at: target.address))
+        let migration = try await cluster.beginMigration(of: slot)
+        let (source, target) = (migration.source, migration.target)
+        let (sourceServer, targetServer) = (migration.sourceServer, migration.targetServer)
+        #expect(try await source.address == RedisClusterClientTests.owner(of: slot, in: cluster))
         // A key of a slot the target does not own and that is not moving, for a third node's
         // or the source's part of the pipeline.
         let other = try #require(
@@ -42,8 +40,6 @@ struct RedisClusterPipelineAskTests {
                 let s = RedisClusterClient.slot(of: key)
                 return s != slot && client.topology?.master(forSlot: s) != target.address
             })
-        try await cluster.withNodeClient(targetServer) { _ = try await $0.send("CLUSTER", "SETSLOT", slot, "IMPORTING", source.id) }
-        try await cluster.withNodeClient(sourceServer) { _ = try await $0.send("CLUSTER", "SETSLOT", slot, "MIGRATING", target.id) }
 
         let replies = try await client.pipeline([
             RedisClusterCommand(key: new, ["SET", new, "new"]),  // not on the source: ASK

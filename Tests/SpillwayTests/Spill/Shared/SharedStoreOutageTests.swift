@@ -150,6 +150,19 @@ extension SharedStoreTests {
             #expect(counted == tally.misses.reduce(0, +), "misses counted \(counted), seen \(tally.misses)")
         }
 
+        /// The chain every outage drives: `KeyGuard → LimitsGuard → ValueSpill(store) → Degrade`
+        /// over a MemoryCache, counting into `stats` and `metrics`.
+        static func guardedCache<Store: BlobStore>(
+            _ store: Store, stats: SpillStats, metrics: SpillTestMetrics
+        ) -> GuardedCache<MemoryCache<ContinuousClock>, some CacheMiddleware> {
+            GuardedCache(client: MemoryCache(), policies: spillPolicies()) {
+                KeyGuard()
+                LimitsGuard()
+                ValueSpill(store: store, stats: stats, metricsFactory: metrics)
+                Degrade<ContinuousClock>(stats: DegradeStats())
+            }
+        }
+
         @Test("kill -9 of all of Postgres during a load: no wrong bytes, writes shed, reads miss (counted), and the pool reconnects once it restarts")
         func postgresKilled() async throws {
             let servers = try SharedStoreServers.get()
@@ -157,12 +170,7 @@ extension SharedStoreTests {
             let store = try servers.postgresStore(timeout: .seconds(2))
             let metrics = SpillTestMetrics()
             let stats = SpillStats()
-            let cache = GuardedCache(client: MemoryCache(), policies: spillPolicies()) {
-                KeyGuard()
-                LimitsGuard()
-                ValueSpill(store: store, stats: stats, metricsFactory: metrics)
-                Degrade<ContinuousClock>(stats: DegradeStats())
-            }
+            let cache = Self.guardedCache(store, stats: stats, metrics: metrics)
             let killed = Atomic(0)
             try await store.withRunning {
                 let tally = try await Self.drive(
@@ -219,12 +227,7 @@ extension SharedStoreTests {
             await proxy.setAcceptMode(.forward)
             let metrics = SpillTestMetrics()
             let stats = SpillStats()
-            let cache = GuardedCache(client: MemoryCache(), policies: spillPolicies()) {
-                KeyGuard()
-                LimitsGuard()
-                ValueSpill(store: store, stats: stats, metricsFactory: metrics)
-                Degrade<ContinuousClock>(stats: DegradeStats())
-            }
+            let cache = Self.guardedCache(store, stats: stats, metrics: metrics)
             let tally = try await Self.drive(
                 cache,
                 outage: {
