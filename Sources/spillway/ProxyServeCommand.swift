@@ -46,7 +46,7 @@ struct ProxyServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("blob-release"),
-        help: "When a command replaces or removes a spilled value: atomic (release its blob at once; those commands run in a script) or sweeper (leave the blob to its TTL and BlobSweeper)."
+        help: "When a command replaces or removes a spilled value: atomic (release its blob at once; an overwrite runs in a MULTI of the proxy's own, a delete or expire in a script) or sweeper (leave the blob to its TTL and BlobSweeper)."
     )
     var blobRelease = "atomic"
 

@@ -1,7 +1,7 @@
 import Logging
-import NIOCore
-import Spillway
-import SpillwayRedis
+package import NIOCore
+package import Spillway
+package import SpillwayRedis
 
 // Releasing the blobs of pointers that a client's command replaces or removes.
 extension ProxyRules {
@@ -48,38 +48,107 @@ extension ProxyRules {
     /// The fixed arguments of a wrapped command, made once.
     static let releaseWords = (
         eval: ByteBuffer(string: "EVAL"), script: ByteBuffer(string: releaseScript), one: ByteBuffer(string: "1"),
-        headBytes: ByteBuffer(string: "\(ValueSpill<MemoryBlobStore>.previousHeadBytes)"), magic: ByteBuffer(bytes: SpillEnvelope.magic)
+        headBytes: ByteBuffer(string: "\(ValueSpill<MemoryBlobStore>.previousHeadBytes)"), magic: ByteBuffer(bytes: SpillEnvelope.magic),
+        lastHeadIndex: { () -> ByteBuffer in
+            let last = "\(ValueSpill<MemoryBlobStore>.previousHeadBytes - 1)"
+            return ByteBuffer(string: "$\(last.utf8.count)\r\n\(last)\r\n")
+        }()
     )
 
     /// The most arguments a wrapped command may have (Lua's `unpack` limit, with room).
     static let maxReleaseArguments = 4000
 
-    /// The indices of the keys whose values `request` may replace or remove, when the spill is on
-    /// and the command is one that can: `SET` (not `NX`), `SETEX`, `PSETEX`, `GETSET`, `MSET`,
-    /// `DEL`, `UNLINK`, `GETDEL`, `GETEX`, `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`.
-    func releaseKeyIndices(_ request: ProxyRequest) -> [Int]? {
+    /// How a command that may replace or remove a spill pointer goes upstream, so that the proxy
+    /// learns, atomically with the command, which pointers it replaced.
+    public enum ReleaseFraming: Sendable, Equatable {
+        /// `MULTI`, a `GETRANGE` of each key's head, the command as the client sent it, `EXEC`:
+        /// no script runs. For the writes that replace every key they name when they succeed
+        /// (`SET` without `NX` or `GET`, `SETEX`, `PSETEX`, `MSET`), and only where a `MULTI` of
+        /// the proxy's own cannot disturb the client's (see ``ProxySession/releaseFraming``).
+        /// Not `DEL` or `UNLINK`: at `maxmemory` Redis refuses every command queued in a
+        /// `MULTI`, and a delete must keep working there; they use the script.
+        case transaction
+        /// Inside one `EVAL` of ``releaseScript``: allowed anywhere, also queued in the client's
+        /// own `MULTI`.
+        case script
+    }
+
+    /// How a command bears on the spill pointers its keys may hold.
+    enum ReleaseKind: Equatable {
+        /// When it succeeds it has replaced every key at these indices (`SET` without `NX` or
+        /// `GET`, `SETEX`, `PSETEX`, `MSET`); Redis refuses it at `maxmemory`.
+        case overwrites([Int])
+        /// It removes those of these keys that exist (`DEL`, `UNLINK`); it runs at `maxmemory`.
+        case removes([Int])
+        /// Its reply is the old value of the key it replaced or removed (`GETSET`, `SET … GET`
+        /// without `NX`, `GETDEL`): no framing needed.
+        case returnsOld
+        /// It may remove the key or only change its TTL (`EXPIRE`, `PEXPIRE`, `EXPIREAT`,
+        /// `PEXPIREAT`, `GETEX`): the script, which also reads the TTL after it.
+        case changesExpiry
+    }
+
+    /// How `request` bears on the pointers of its keys, when the spill is on, blobs are released
+    /// at once, and the command is one that can replace or remove a value: `SET` (not `NX`),
+    /// `SETEX`, `PSETEX`, `GETSET`, `MSET`, `DEL`, `UNLINK`, `GETDEL`, `GETEX`, `EXPIRE`,
+    /// `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`.
+    func releaseKind(_ request: ProxyRequest) -> ReleaseKind? {
         guard spill != nil, releasesBlobs, request.count >= 2, request.count <= Self.maxReleaseArguments else { return nil }
         switch request.name {
         case "SET":
-            guard request.count >= 3, Self.setOptions(request).condition != .ifNotExists else { return nil }
-            return [1]
-        case "SETEX", "PSETEX", "GETSET", "GETDEL", "GETEX", "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT":
-            return [1]
+            guard request.count >= 3 else { return nil }
+            if request.count == 3 { return .overwrites([1]) }
+            let options = Self.setOptions(request)
+            guard options.condition != .ifNotExists else { return nil }
+            return options.get ? .returnsOld : .overwrites([1])
+        case "SETEX", "PSETEX":
+            return .overwrites([1])
+        case "GETSET", "GETDEL":
+            guard request.count == (request.name == "GETSET" ? 3 : 2) else { return nil }
+            return .returnsOld
+        case "GETEX", "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT":
+            return .changesExpiry
         case "MSET":
             guard request.count % 2 == 1 else { return nil }
-            return Array(stride(from: 1, to: request.count, by: 2))
+            return .overwrites(Array(stride(from: 1, to: request.count, by: 2)))
         case "DEL", "UNLINK":
-            return Array(1..<request.count)
+            return .removes(Array(1..<request.count))
         default:
             return nil
         }
     }
 
-    /// `request` wrapped in ``releaseScript`` when it may replace or remove a pointer, with a
-    /// plan that applies `plan` to its own reply and then releases the blobs it replaced (or
-    /// moves their expiry when it only changed a key's TTL).
-    func releasing(_ request: ProxyRequest, plan: ReplyPlan, route: String?) -> (ProxyRequest, ReplyPlan) {
-        guard let indices = releaseKeyIndices(request) else { return (request, plan) }
+    /// The indices of the keys whose values `request` may replace or remove (see
+    /// ``releaseKind(_:)``).
+    func releaseKeyIndices(_ request: ProxyRequest) -> [Int]? {
+        switch releaseKind(request) {
+        case .none: return nil
+        case .overwrites(let indices), .removes(let indices): return indices
+        case .returnsOld, .changesExpiry: return [1]
+        }
+    }
+
+    /// `request` as it goes upstream when it may replace or remove a pointer, with a plan that
+    /// applies `plan` to its own reply and then releases the blobs it replaced (or moves their
+    /// expiry when it only changed a key's TTL): unchanged when its reply is the old value;
+    /// unchanged with a ``ReplyPlan/releasingInTransaction(_:keys:route:)`` plan (the connection
+    /// frames it) under ``ReleaseFraming/transaction``; else wrapped in ``releaseScript``.
+    func releasing(_ request: ProxyRequest, plan: ReplyPlan, route: String?, framing: ReleaseFraming = .script) -> (ProxyRequest, ReplyPlan) {
+        guard let kind = releaseKind(request) else { return (request, plan) }
+        let indices: [Int]
+        switch kind {
+        case .returnsOld:
+            return (request, .releasingOldValue(plan, key: CacheKey(bytes: request.arguments[1]), route: route))
+        case .overwrites(let replaced):
+            if framing == .transaction {
+                return (request, .releasingInTransaction(plan, keys: replaced.map { CacheKey(bytes: request.arguments[$0]) }, route: route))
+            }
+            indices = replaced
+        case .removes(let removed):
+            indices = removed
+        case .changesExpiry:
+            indices = [1]
+        }
         var arguments: [ByteBuffer] = []
         arguments.reserveCapacity(3 + indices.count + 2 + request.count)
         arguments.append(Self.releaseWords.eval)
@@ -90,8 +159,75 @@ extension ProxyRules {
         arguments.append(Self.releaseWords.magic)
         arguments += request.arguments
         let keys = indices.map { CacheKey(bytes: request.arguments[$0]) }
-        let movesExpiry = request.name.hasSuffix("EXPIRE") || request.name.hasSuffix("EXPIREAT") || request.name == "GETEX"
-        return (ProxyRequest(arguments), .releasing(plan, keys: keys, route: route, movesExpiry: movesExpiry))
+        return (ProxyRequest(arguments), .releasing(plan, keys: keys, route: route, movesExpiry: kind == .changesExpiry))
+    }
+
+    /// Writes `command` framed for ``ReleaseFraming/transaction``: `MULTI`, `GETRANGE key 0 n`
+    /// of each of `keys` (enough bytes for any pointer), the command (its own bytes when it has
+    /// them), `EXEC`. Its replies are `+OK`, one `+QUEUED` per `GETRANGE` and one for the
+    /// command (or their queue-time errors), then `EXEC`'s array: the heads, then the command's
+    /// reply (see ``execReply(_:queuedError:keys:)``).
+    package static func writeInTransaction(_ command: ProxyRequest, keys: [CacheKey], into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("*1\r\n$5\r\nMULTI\r\n")
+        for key in keys {
+            buffer.writeStaticString("*4\r\n$8\r\nGETRANGE\r\n$")
+            buffer.writeString(String(key.count))
+            buffer.writeStaticString("\r\n")
+            buffer.writeImmutableBuffer(key.bytes)
+            buffer.writeStaticString("\r\n$1\r\n0\r\n")
+            buffer.writeImmutableBuffer(releaseWords.lastHeadIndex)
+        }
+        command.write(into: &buffer)
+        buffer.writeStaticString("*1\r\n$4\r\nEXEC\r\n")
+    }
+
+    /// The plans of the replies a command framed by ``writeInTransaction(_:keys:into:)`` gets,
+    /// in order, the last one (for `EXEC`) being `plan`.
+    package static func transactionPlans(_ plan: ReplyPlan, keys: Int) -> [ReplyPlan] {
+        Array(repeating: .transactionStep(isCommand: false), count: 1 + keys) + [.transactionStep(isCommand: true), plan]
+    }
+
+    /// What a ``ReplyPlan/releasingInTransaction(_:keys:route:)`` plan is applied to, from
+    /// `EXEC`'s reply: the array of the heads and the command's reply as it is; or, when the
+    /// transaction was refused, the error the command alone would have answered: the error of
+    /// the step refused at queue time (the client's command first), or the reason `EXEC` itself
+    /// was refused (`-EXECABORT Transaction discarded because of: OOM …`: the memory went over
+    /// `maxmemory` between the queueing and `EXEC`, which Redis then refuses for the write
+    /// queued in it).
+    package static func execReply(_ exec: RESPValue, queuedError: RESPValue?, keys: Int) -> RESPValue {
+        if case .array(let elements) = exec, elements.count == keys + 1 { return exec }
+        if let queuedError { return queuedError }
+        if let message = exec.errorMessage, message.hasPrefix(execAbortedBecause) {
+            return RESPValueWriter.error(String(message.dropFirst(execAbortedBecause.count)))
+        }
+        return exec
+    }
+
+    /// How Redis words an `EXEC` refused for a reason of its own (after `-EXECABORT`).
+    static let execAbortedBecause = "EXECABORT Transaction discarded because of: "
+
+    /// The command's own reply in an ``execReply(_:queuedError:keys:)``, and the heads of the
+    /// pointers it replaced: none when it failed or stored nothing (an error, or `nil` from a
+    /// `SET XX` on a missing key).
+    static func unwrapTransaction(_ reply: RESPValue, keys: Int) -> (reply: RESPValue, heads: ArraySlice<RESPValue>) {
+        guard case .array(let elements) = reply, elements.count == keys + 1 else { return (reply, []) }
+        let own = elements[keys]
+        if own.errorMessage != nil || own.isNull { return (own, []) }
+        return (own, elements[0..<keys])
+    }
+
+    /// The old value `reply` carries when it may name a blob to release (a bulk string that
+    /// starts with the envelope magic).
+    static func releasedOldValue(_ reply: RESPValue) -> ByteBuffer? {
+        if case .bulkString(let bytes) = reply, SpillEnvelope.mayBeEnvelope(bytes) { return bytes }
+        return nil
+    }
+
+    /// Releases the blob of the pointer `head` that `key` held until its command replaced it.
+    func release(head: ByteBuffer, key: CacheKey, route: String?) async {
+        guard let spill else { return }
+        let policy = policies.resolve(route: route, key: key)
+        await spill.release(head: head, key: key, context: CacheContext(route: route, logger: logger, policy: policy, policies: policies))
     }
 
     /// The command's own reply inside a ``releaseScript`` reply, and what the script saw of each

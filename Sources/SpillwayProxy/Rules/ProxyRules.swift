@@ -47,9 +47,9 @@ public struct ProxyRules: Sendable {
     /// What to do with incomplete key specs.
     public var incompleteKeySpecs: IncompleteKeySpecs
     /// Whether a command that replaces or removes a spilled value releases its blob at once,
-    /// atomically (the command runs inside a script: see ``releaseScript``); when `false`, such
-    /// blobs are left to expire with their key's TTL and to `BlobSweeper`, and those commands
-    /// cost Redis no script.
+    /// atomically (an overwrite runs in a `MULTI` of the proxy's own, a delete or an expire
+    /// inside ``releaseScript``: see ``ReleaseFraming``); when `false`, such blobs are left to
+    /// expire with their key's TTL and to `BlobSweeper`, and those commands are sent as they are.
     public var releasesBlobs: Bool
     /// Where to log.
     public var logger: Logger
@@ -76,11 +76,13 @@ public struct ProxyRules: Sendable {
     ///   - route: the client's name, if it gave one.
     ///   - table: the upstream's key specifications.
     ///   - getKeys: asks the upstream `COMMAND GETKEYS` for a command (the key names).
+    ///   - framing: how a command that may replace a spill pointer may be sent
+    ///     (``ProxySession/releaseFraming``); the script, which works anywhere, by default.
     public func rewrite(
-        _ request: ProxyRequest, route: String?, table: CommandKeyTable,
+        _ request: ProxyRequest, route: String?, table: CommandKeyTable, framing: ReleaseFraming = .script,
         getKeys: (ProxyRequest) async throws(CacheError) -> [ByteBuffer]
     ) async -> Rewrite {
-        withRelease(await guardedRewrite(request, route: route, table: table, getKeys: getKeys), route: route)
+        withRelease(await guardedRewrite(request, route: route, table: table, getKeys: getKeys), route: route, framing: framing)
     }
 
     func guardedRewrite(
@@ -115,16 +117,16 @@ public struct ProxyRules: Sendable {
     }
 
     /// The rewrite of a command when it can be decided at once (no blob to write, no
-    /// `COMMAND GETKEYS` to ask), exactly as ``rewrite(_:route:table:getKeys:)`` decides it;
-    /// `nil` when it needs that call.
-    public func rewriteNow(_ request: ProxyRequest, route: String?, table: CommandKeyTable) -> Rewrite? {
-        guardedRewriteNow(request, route: route, table: table).map { withRelease($0, route: route) }
+    /// `COMMAND GETKEYS` to ask), exactly as ``rewrite(_:route:table:framing:getKeys:)`` decides
+    /// it; `nil` when it needs that call.
+    public func rewriteNow(_ request: ProxyRequest, route: String?, table: CommandKeyTable, framing: ReleaseFraming = .script) -> Rewrite? {
+        guardedRewriteNow(request, route: route, table: table).map { withRelease($0, route: route, framing: framing) }
     }
 
-    /// A forwarded command wrapped so that the blobs of the pointers it replaces are released.
-    func withRelease(_ rewrite: Rewrite, route: String?) -> Rewrite {
+    /// A forwarded command sent so that the blobs of the pointers it replaces are released.
+    func withRelease(_ rewrite: Rewrite, route: String?, framing: ReleaseFraming) -> Rewrite {
         guard spill != nil, releasesBlobs, case .forward(let command, let plan) = rewrite else { return rewrite }
-        let (wrapped, released) = releasing(command, plan: plan, route: route)
+        let (wrapped, released) = releasing(command, plan: plan, route: route, framing: framing)
         return .forward(wrapped, released)
     }
 
@@ -374,7 +376,7 @@ public struct ProxyRules: Sendable {
     public func needsWork(_ plan: ReplyPlan, for reply: RESPValue) -> Bool {
         guard spill != nil else { return false }
         switch plan {
-        case .pass, .none, .hello, .handshake, .replace, .mapKeys:
+        case .pass, .none, .hello, .handshake, .replace, .mapKeys, .transactionStep:
             return false
         case .resolveValue:
             return Self.mayBePointer(reply)
@@ -390,6 +392,11 @@ public struct ProxyRules: Sendable {
         case .releasing(let inner, let keys, _, _):
             guard let (own, heads) = Self.unwrapReleased(reply, keys: keys.count) else { return needsWork(inner, for: reply) }
             return heads.contains { $0 != nil } || needsWork(inner, for: own)
+        case .releasingInTransaction(let inner, let keys, _):
+            let (own, heads) = Self.unwrapTransaction(reply, keys: keys.count)
+            return heads.contains(where: Self.mayBePointer) || needsWork(inner, for: own)
+        case .releasingOldValue(let inner, _, _):
+            return Self.mayBePointer(reply) || needsWork(inner, for: reply)
         }
     }
 
@@ -402,7 +409,7 @@ public struct ProxyRules: Sendable {
     /// `nil` when it is `reply` itself.
     public func applyNow(_ plan: ReplyPlan, to reply: RESPValue) -> RESPValue? {
         switch plan {
-        case .pass, .none, .hello, .handshake, .resolveValue, .resolveValues:
+        case .pass, .none, .hello, .handshake, .resolveValue, .resolveValues, .transactionStep:
             return nil
         case .replace(let value):
             return value
@@ -425,6 +432,11 @@ public struct ProxyRules: Sendable {
         case .releasing(let inner, let keys, _, _):
             guard let (own, _) = Self.unwrapReleased(reply, keys: keys.count) else { return applyNow(inner, to: reply) }
             return applyNow(inner, to: own) ?? own
+        case .releasingInTransaction(let inner, let keys, _):
+            let own = Self.unwrapTransaction(reply, keys: keys.count).reply
+            return applyNow(inner, to: own) ?? own
+        case .releasingOldValue(let inner, _, _):
+            return applyNow(inner, to: reply)
         }
     }
 
@@ -443,7 +455,7 @@ public struct ProxyRules: Sendable {
     /// The reply the client gets for `reply` under `plan`.
     public func apply(_ plan: ReplyPlan, to reply: RESPValue) async -> RESPValue {
         switch plan {
-        case .pass, .none, .hello, .handshake, .replace, .mapKeys:
+        case .pass, .none, .hello, .handshake, .replace, .mapKeys, .transactionStep:
             return applyNow(plan, to: reply) ?? reply
         case .resolveValue(let key, let route):
             return await resolve(reply, key: key, route: route)
@@ -464,6 +476,17 @@ public struct ProxyRules: Sendable {
             return .array(elements)
         case .releasing(let inner, let keys, let route, let movesExpiry):
             return await applyReleased(inner, keys: keys, route: route, movesExpiry: movesExpiry, to: reply)
+        case .releasingInTransaction(let inner, let keys, let route):
+            let (own, heads) = Self.unwrapTransaction(reply, keys: keys.count)
+            let answer = await apply(inner, to: own)
+            for (key, head) in zip(keys, heads) {
+                if case .bulkString(let bytes) = head, SpillEnvelope.mayBeEnvelope(bytes) { await release(head: bytes, key: key, route: route) }
+            }
+            return answer
+        case .releasingOldValue(let inner, let key, let route):
+            let answer = await apply(inner, to: reply)
+            if let old = Self.releasedOldValue(reply) { await release(head: old, key: key, route: route) }
+            return answer
         }
     }
 

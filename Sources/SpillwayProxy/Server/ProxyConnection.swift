@@ -46,6 +46,9 @@ public final class ProxyConnection {
     /// Replies read and not yet answered (behind one whose plan is being applied).
     private var backlog = CircularBuffer<UpstreamReply>()
     private var applying = false
+    /// The error a step of the proxy's own transaction got at queue time (see
+    /// ``ProxyRules/execReply(_:queuedError:keys:)``), until its `EXEC` is answered.
+    private var queuedError: RESPValue?
     private var finished = false
     private var onClose: [() -> Void] = []
 
@@ -150,15 +153,17 @@ public final class ProxyConnection {
             slots.append(.local(RESPValueWriter.error(message)))
             return 0
         }
-        if let rewrite = rules.rewriteNow(request, route: session.clientName, table: table) {
+        if let rewrite = rules.rewriteNow(request, route: session.clientName, table: table, framing: session.releaseFraming) {
             return apply(rewrite, into: &out)
         }
         // The rewrite waits on the blob store or the upstream: the commands behind it wait too.
         rewriting = true
         Self.send(&out, to: upstreamHandler)
-        let (rules, keys, table, route) = (self.rules, self.keys, self.table, session.clientName)
+        let (rules, keys, table, route, framing) = (self.rules, self.keys, self.table, session.clientName, session.releaseFraming)
         offLoop {
-            await rules.rewrite(request, route: route, table: table) { command throws(CacheError) in try await keys.getKeys(command) }
+            await rules.rewrite(request, route: route, table: table, framing: framing) { command throws(CacheError) in
+                try await keys.getKeys(command)
+            }
         } then: { connection, rewrite in
             var out = ByteBuffer()
             if connection.apply(rewrite, into: &out) > 0 { connection.rules.stats.record(.commands) }
@@ -193,6 +198,13 @@ public final class ProxyConnection {
         case .answer(let value):
             slots.append(.local(value))
             return 0
+        case .forward(let command, .releasingInTransaction(let inner, let keys, let route)):
+            // Framed in a MULTI of the proxy's own (only where the session allows it, so the
+            // session has nothing to record).
+            let plan = ReplyPlan.releasingInTransaction(inner, keys: keys, route: route)
+            for step in ProxyRules.transactionPlans(plan, keys: keys.count) { slots.append(.upstream(step)) }
+            ProxyRules.writeInTransaction(command, keys: keys, into: &out)
+            return 1
         case .forward(let command, let plan):
             slots.append(.upstream(session.forwarded(command, plan: plan)))
             command.write(into: &out)
@@ -263,28 +275,39 @@ public final class ProxyConnection {
             reply.write(resp3: session.resp3, into: &out)
         case .pass, .none:
             reply.write(resp3: resp3, into: &out)
+        case .transactionStep(let isCommand):
+            if reply.value.errorMessage != nil, isCommand || queuedError == nil { queuedError = reply.value }
+        case .releasingInTransaction(_, let keys, _):
+            let value = ProxyRules.execReply(reply.value, queuedError: queuedError.take(), keys: keys.count)
+            answer(UpstreamReply(value), plan: plan, into: &out)
         default:
-            guard rules.needsWork(plan, for: reply.value) else {
-                if let changed = rules.applyNow(plan, to: reply.value) {
-                    RESPValueWriter.write(changed, resp3: resp3, into: &out)
-                } else {
-                    reply.write(resp3: resp3, into: &out)
-                }
-                return
+            answer(reply, plan: plan, into: &out)
+        }
+    }
+
+    /// Answers `reply` under `plan` (neither a push nor a plan of the session's own).
+    private func answer(_ reply: UpstreamReply, plan: ReplyPlan, into out: inout ByteBuffer) {
+        let resp3 = session.resp3
+        guard rules.needsWork(plan, for: reply.value) else {
+            if let changed = rules.applyNow(plan, to: reply.value) {
+                RESPValueWriter.write(changed, resp3: resp3, into: &out)
+            } else {
+                reply.write(resp3: resp3, into: &out)
             }
-            // A pointer to resolve or a blob to delete: the replies behind it wait.
-            applying = true
-            Self.send(&out, to: clientHandler)
-            let (rules, value) = (self.rules, reply.value)
-            offLoop {
-                await rules.apply(plan, to: value)
-            } then: { connection, answer in
-                var out = ByteBuffer()
-                RESPValueWriter.write(answer, resp3: connection.session.resp3, into: &out)
-                connection.clientHandler.write(out)
-                connection.applying = false
-                connection.answerReplies()
-            }
+            return
+        }
+        // A pointer to resolve or a blob to delete: the replies behind it wait.
+        applying = true
+        Self.send(&out, to: clientHandler)
+        let (rules, value) = (self.rules, reply.value)
+        offLoop {
+            await rules.apply(plan, to: value)
+        } then: { connection, answer in
+            var out = ByteBuffer()
+            RESPValueWriter.write(answer, resp3: connection.session.resp3, into: &out)
+            connection.clientHandler.write(out)
+            connection.applying = false
+            connection.answerReplies()
         }
     }
 

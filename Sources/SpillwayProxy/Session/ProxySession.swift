@@ -28,6 +28,17 @@ public struct ProxySession: Sendable {
     public private(set) var clientName: String?
     /// Whether the connection speaks RESP3 (a `HELLO 3` was answered).
     public private(set) var resp3 = false
+    /// Whether the client may have keys under `WATCH` (from `WATCH` until `EXEC`, `DISCARD`,
+    /// `UNWATCH` or `RESET`).
+    public private(set) var watching = false
+
+    /// How a command that may replace a spill pointer can be sent now: in a `MULTI` of the
+    /// proxy's own only outside the client's transaction (it would nest), while nothing is
+    /// watched (its `EXEC` would drop the client's watches) and outside pub/sub and `MONITOR`
+    /// (where `MULTI` is refused); otherwise inside the release script.
+    public var releaseFraming: ProxyRules.ReleaseFraming {
+        inTransaction || watching || usedPubSub || monitoring ? .script : .transaction
+    }
 
     /// What to do with a command.
     public enum Admission: Sendable, Equatable {
@@ -66,12 +77,20 @@ public struct ProxySession: Sendable {
                 queued = []
             }
             return .pass
+        case "WATCH":
+            watching = true
+            return .pass
+        case "UNWATCH" where !inTransaction:
+            watching = false
+            return .pass
         case "EXEC":
             guard inTransaction else { return .pass }
             inTransaction = false
+            watching = false
             defer { queued = [] }
             return .exec(queued)
         case "DISCARD":
+            if inTransaction { watching = false }
             inTransaction = false
             queued = []
             return .pass
@@ -79,6 +98,7 @@ public struct ProxySession: Sendable {
             inTransaction = false
             queued = []
             monitoring = false
+            watching = false
             clientName = nil
             resp3 = false
             return .pass
@@ -147,6 +167,10 @@ public struct ProxySession: Sendable {
             return .write(write)
         case .releasing(let inner, let keys, let route, let movesExpiry):
             return .releasing(withoutShedding(inner), keys: keys, route: route, movesExpiry: movesExpiry)
+        case .releasingInTransaction(let inner, let keys, let route):
+            return .releasingInTransaction(withoutShedding(inner), keys: keys, route: route)
+        case .releasingOldValue(let inner, let key, let route):
+            return .releasingOldValue(withoutShedding(inner), key: key, route: route)
         default:
             return plan
         }

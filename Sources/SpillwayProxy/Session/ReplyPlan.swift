@@ -5,8 +5,8 @@ public import SpillwayRedis
 /// What the proxy does with the upstream's reply to one forwarded command, decided when the
 /// command is forwarded and applied when its reply comes back (replies come back in order).
 ///
-/// Only ``releasing(_:keys:route:movesExpiry:)`` (which holds a plan) is boxed: every other plan
-/// is stored in its reply slot without an allocation per command.
+/// Only the `releasing…` cases (which hold a plan) are boxed: every other plan is stored in its
+/// reply slot without an allocation per command.
 public enum ReplyPlan: Sendable {
     /// Forward the reply unchanged.
     case pass
@@ -29,6 +29,19 @@ public enum ReplyPlan: Sendable {
     /// release the blobs of the replaced pointers of these keys, and move the expiry of those
     /// whose TTL changed when `movesExpiry`.
     indirect case releasing(ReplyPlan, keys: [CacheKey], route: String?, movesExpiry: Bool)
+    /// The `EXEC` of a command the proxy sent in its own `MULTI`, after a `GETRANGE` of each
+    /// key's head (`SET`, `SETEX`, `PSETEX`, `MSET`): its array holds those
+    /// heads, then the command's own reply. Apply the plan to that reply and, when the command
+    /// succeeded, release the blobs of the pointers those heads name.
+    indirect case releasingInTransaction(ReplyPlan, keys: [CacheKey], route: String?)
+    /// The reply is the old value of `key`, which the command replaced or removed (`GETSET`,
+    /// `SET … GET`, `GETDEL`): apply the plan to it, then release its blob if it is a pointer.
+    indirect case releasingOldValue(ReplyPlan, key: CacheKey, route: String?)
+    /// `MULTI`, a `GETRANGE` or the command itself, sent by the proxy inside a
+    /// ``releasingInTransaction(_:keys:route:)``: nothing reaches the client; an error (a
+    /// command refused at queue time, such as `-OOM`) becomes the client's answer when `EXEC`
+    /// is refused, the command's own (`isCommand`) before any other.
+    case transactionStep(isCommand: Bool)
     /// `EXEC`: the plans of the queued commands, applied to the elements of its array reply.
     case exec([ReplyPlan])
     /// Answer this instead of the reply (a write the spill shed: the upstream deleted the key).

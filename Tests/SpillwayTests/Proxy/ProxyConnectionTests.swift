@@ -182,4 +182,45 @@ struct ProxyConnectionTests {
             #expect(rules.stats.count(.upstreamFailures) == 1)
         }
     }
+
+    @Test("with the spill on, a SET goes upstream framed in the proxy's own MULTI and the client gets the SET's reply; a pipeline keeps its order; under WATCH the script is used")
+    func releaseTransaction() throws {
+        let rules = ProxyRules(
+            policies: PolicyTable(defaults: CachePolicy(spillAbove: 1024), prefixes: ["lock:": PolicyOverrides(onOOM: .fail)]),
+            spill: ProxySpill(ValueSpill(store: MemoryBlobStore()))
+        )
+        let last = String(ValueSpill<MemoryBlobStore>.previousHeadBytes - 1)
+        func getrange(_ key: String) -> String { "*4\r\n$8\r\nGETRANGE\r\n$\(key.utf8.count)\r\n\(key)\r\n$1\r\n0\r\n$\(last.count)\r\n\(last)\r\n" }
+        func set(_ key: String) -> String { "*3\r\n$3\r\nSET\r\n$\(key.utf8.count)\r\n\(key)\r\n$1\r\nv\r\n" }
+        let multi = "*1\r\n$5\r\nMULTI\r\n"
+        let exec = "*1\r\n$4\r\nEXEC\r\n"
+        try withConnection(rules: rules) { wires in
+            // Two SETs and a GET in one read: one write upstream, each SET in its own frame.
+            try wires.send(set("a") + set("lock:b") + Self.getK)
+            #expect(try wires.sentUpstream() == multi + getrange("a") + set("a") + exec + multi + getrange("lock:b") + set("lock:b") + exec + Self.getK)
+            try wires.reply("+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n$3\r\nraw\r\n+OK\r\n+OK\r\n+QUEUED\r\n")
+            #expect(try wires.answered() == "+OK\r\n", "the first SET's own reply; the second is not complete")
+            try wires.reply("+QUEUED\r\n*2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n+OK\r\n$1\r\nx\r\n")
+            #expect(try wires.answered() == "+OK\r\n$1\r\nx\r\n", "a GETRANGE of a list fails, the SET overwrites it")
+            // Refused at queue time (maxmemory): EXEC is aborted and the client gets the SET's
+            // own -OOM, shed to +OK on a shed route, passed on an onOOM: fail one.
+            try wires.send(set("a") + set("lock:b"))
+            _ = try wires.sentUpstream()
+            let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+            let abort = "-EXECABORT Transaction discarded because of previous errors.\r\n"
+            try wires.reply("+OK\r\n+QUEUED\r\n" + oom + abort + "+OK\r\n+QUEUED\r\n" + oom + abort)
+            #expect(try wires.answered() == "+OK\r\n" + oom)
+            // Queued, then EXEC refused: the same answers.
+            try wires.send(set("a") + set("lock:b"))
+            _ = try wires.sentUpstream()
+            let execAbort = "-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.\r\n"
+            try wires.reply("+OK\r\n+QUEUED\r\n+QUEUED\r\n" + execAbort + "+OK\r\n+QUEUED\r\n+QUEUED\r\n" + execAbort)
+            #expect(try wires.answered() == "+OK\r\n" + oom)
+            // Under WATCH, a MULTI of the proxy's own would drop the client's watches: the script.
+            try wires.send("*2\r\n$5\r\nWATCH\r\n$1\r\na\r\n" + set("a"))
+            let sent = try wires.sentUpstream()
+            #expect(sent.hasPrefix("*2\r\n$5\r\nWATCH\r\n$1\r\na\r\n*9\r\n$4\r\nEVAL\r\n"))
+            #expect(!sent.contains("MULTI"))
+        }
+    }
 }

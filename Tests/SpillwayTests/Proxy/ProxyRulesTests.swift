@@ -181,7 +181,7 @@ struct ProxyRulesTests {
         #expect(await rules.apply(anonymous, to: oom) == .simpleString(ByteBuffer(string: "OK")))
     }
 
-    @Test("overwrites, deletes and expires go upstream inside the release script; NX writes and a spill-less proxy send them as they are")
+    @Test("under the script framing, overwrites, deletes and expires go upstream inside the release script; commands that answer the old value, NX writes and a spill-less proxy send them as they are")
     func releaseWrapping() async throws {
         let store = MemoryBlobStore()
         let rules = rules(store: store)
@@ -190,15 +190,17 @@ struct ProxyRulesTests {
             return command
         }
         for request in [
-            ProxyRequest("SET", "k", "v"), ProxyRequest("SET", "k", "v", "XX", "GET"), ProxyRequest("SETEX", "k", "9", "v"), ProxyRequest("GETSET", "k", "v"),
-            ProxyRequest("MSET", "a", "1", "b", "2"), ProxyRequest("DEL", "a", "b"), ProxyRequest("UNLINK", "a"), ProxyRequest("GETDEL", "a"),
-            ProxyRequest("EXPIRE", "a", "0"), ProxyRequest("PEXPIREAT", "a", "1"), ProxyRequest("GETEX", "a", "PERSIST"),
+            ProxyRequest("SET", "k", "v"), ProxyRequest("SETEX", "k", "9", "v"), ProxyRequest("MSET", "a", "1", "b", "2"), ProxyRequest("DEL", "a", "b"),
+            ProxyRequest("UNLINK", "a"), ProxyRequest("EXPIRE", "a", "0"), ProxyRequest("PEXPIREAT", "a", "1"), ProxyRequest("GETEX", "a", "PERSIST"),
         ] {
             let command = try #require(await sent(request, rules))
             #expect(command.name == "EVAL", "\(request.name)")
             #expect(ProxyRules.releasedCommand(command) == request)
         }
-        for request in [ProxyRequest("SET", "k", "v", "NX"), ProxyRequest("SETNX", "k", "v"), ProxyRequest("MSETNX", "a", "1"), ProxyRequest("GET", "k")] {
+        for request in [
+            ProxyRequest("SET", "k", "v", "NX"), ProxyRequest("SETNX", "k", "v"), ProxyRequest("MSETNX", "a", "1"), ProxyRequest("GET", "k"),
+            ProxyRequest("SET", "k", "v", "XX", "GET"), ProxyRequest("GETSET", "k", "v"), ProxyRequest("GETDEL", "a"),
+        ] {
             #expect(await sent(request, rules) == request, "\(request.name)")
         }
         #expect(await sent(ProxyRequest("DEL", "a"), self.rules(spill: false)) == ProxyRequest("DEL", "a"))

@@ -30,6 +30,42 @@ struct ProxySessionTests {
         #expect(session.forwarded(ProxyRequest("EXEC"), plan: .pass).isPass)
     }
 
+    @Test("a MULTI of the proxy's own frames releases only outside the client's transaction, WATCH, pub/sub and MONITOR; UNWATCH inside MULTI is queued")
+    func releaseFraming() {
+        var session = ProxySession()
+        #expect(session.releaseFraming == .transaction)
+        _ = session.forwarded(ProxyRequest("WATCH", "k"), plan: .pass)
+        #expect(session.releaseFraming == .script, "its EXEC would drop the client's watches")
+        _ = session.forwarded(ProxyRequest("UNWATCH"), plan: .pass)
+        #expect(session.releaseFraming == .transaction)
+        _ = session.forwarded(ProxyRequest("WATCH", "k"), plan: .pass)
+        _ = session.forwarded(ProxyRequest("EXEC"), plan: .pass)
+        #expect(session.releaseFraming == .script, "EXEC without MULTI leaves the watches")
+        _ = session.forwarded(ProxyRequest("MULTI"), plan: .pass)
+        #expect(session.releaseFraming == .script, "a MULTI cannot nest")
+        _ = session.forwarded(ProxyRequest("UNWATCH"), plan: .pass)
+        #expect(session.queued.count == 1, "UNWATCH inside MULTI is queued, its reply is an element of EXEC's")
+        guard case .exec(let plans) = session.forwarded(ProxyRequest("EXEC"), plan: .pass) else {
+            Issue.record("EXEC has no exec plan")
+            return
+        }
+        #expect(plans.count == 1)
+        #expect(session.releaseFraming == .transaction, "EXEC drops the watches")
+        _ = session.forwarded(ProxyRequest("WATCH", "k"), plan: .pass)
+        _ = session.forwarded(ProxyRequest("MULTI"), plan: .pass)
+        _ = session.forwarded(ProxyRequest("DISCARD"), plan: .pass)
+        #expect(session.releaseFraming == .transaction, "DISCARD drops the watches")
+        var monitor = ProxySession()
+        _ = monitor.forwarded(ProxyRequest("MONITOR"), plan: .pass)
+        #expect(monitor.releaseFraming == .script)
+        var subscriber = ProxySession()
+        _ = subscriber.forwarded(ProxyRequest("SUBSCRIBE", "ch"), plan: .pass)
+        #expect(subscriber.releaseFraming == .script)
+        _ = session.forwarded(ProxyRequest("WATCH", "k"), plan: .pass)
+        _ = session.forwarded(ProxyRequest("RESET"), plan: .pass)
+        #expect(session.releaseFraming == .transaction, "RESET drops the watches")
+    }
+
     @Test("DISCARD drops the queued plans")
     func discard() {
         var session = ProxySession()
