@@ -37,6 +37,9 @@ public struct ProxyRequestParser: Sendable {
     ///   and the connection should be closed.
     public mutating func next() throws(CacheError) -> ProxyRequest? {
         let limits = self.limits
+        if !reader.decoder.isInsideReply, let request = try reader.withUnreadBytes({ Self.whole(&$0, limits: limits) }) ?? nil {
+            return request
+        }
         while !reader.decoder.isInsideReply {
             // An inline command: a line that does not start with `*`.
             let inline: [ByteBuffer]?? =
@@ -87,6 +90,56 @@ public struct ProxyRequestParser: Sendable {
             }
             arguments.append(bytes)
         }
+        return ProxyRequest(arguments, wire: wire)
+    }
+
+    /// The common case read in one pass, without the decoder: a whole, well-formed array of
+    /// bulk strings within the limits (the length digits plain, without sign or leading zero),
+    /// taken off `buffer` with its bytes. `nil` for anything else (a partial command, an inline
+    /// one, other types, a limit reached), and `buffer` is left as it was for the decoder, which
+    /// decides exactly as before.
+    package static func whole(_ buffer: inout ByteBuffer, limits: RESPDecoder.Limits) -> ProxyRequest? {
+        let start = buffer.readerIndex
+        let parsed = buffer.withUnsafeReadableBytes { bytes -> (ranges: [Range<Int>], end: Int)? in
+            let end = bytes.count
+            /// The decimal number at `i` up to `\r\n`, and the index after them.
+            func number(_ i: Int, limit: Int) -> (Int, Int)? {
+                var i = i
+                var value = 0
+                let first = i
+                while i < end, i - first < 18 {
+                    let byte = bytes[i]
+                    if byte == UInt8(ascii: "\r") { break }
+                    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                    value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                    i += 1
+                }
+                guard i > first, i + 1 < end, bytes[i] == UInt8(ascii: "\r"), bytes[i + 1] == UInt8(ascii: "\n"), value <= limit else { return nil }
+                if i - first > 1 && bytes[first] == UInt8(ascii: "0") { return nil }
+                return (value, i + 2)
+            }
+            guard end >= 4, bytes[0] == UInt8(ascii: "*"), let (count, afterCount) = number(1, limit: limits.maxAggregateCount), count > 0 else {
+                return nil
+            }
+            var ranges: [Range<Int>] = []
+            ranges.reserveCapacity(min(count, end / 6 + 1))
+            var i = afterCount
+            for _ in 0..<count {
+                guard i < end, bytes[i] == UInt8(ascii: "$"), let (length, payload) = number(i + 1, limit: limits.maxBulkLength),
+                    end - payload >= length + 2, bytes[payload + length] == UInt8(ascii: "\r"), bytes[payload + length + 1] == UInt8(ascii: "\n")
+                else { return nil }
+                ranges.append(payload..<payload + length)
+                i = payload + length + 2
+            }
+            // What the decoder charges: the bytes, and one decoded value per element.
+            guard i <= limits.maxReplyBytes - count * RESPDecoder.Limits.elementOverhead else { return nil }
+            return (ranges, i)
+        }
+        guard let parsed else { return nil }
+        var arguments: [ByteBuffer] = []
+        arguments.reserveCapacity(parsed.ranges.count)
+        for range in parsed.ranges { arguments.append(buffer.getSlice(at: start + range.lowerBound, length: range.count)!) }
+        let wire = buffer.readSlice(length: parsed.end)
         return ProxyRequest(arguments, wire: wire)
     }
 

@@ -166,7 +166,8 @@ extension ProxyRules {
     /// of each of `keys` (enough bytes for any pointer), the command (its own bytes when it has
     /// them), `EXEC`. Its replies are `+OK`, one `+QUEUED` per `GETRANGE` and one for the
     /// command (or their queue-time errors), then `EXEC`'s array: the heads, then the command's
-    /// reply (see ``execReply(_:queuedError:keys:)``).
+    /// reply (see ``execReply(_:queuedError:keys:)``). The connection gives each of them a slot:
+    /// ``ReplyPlan/transactionStep(isCommand:)`` for the first `keys.count + 2`, then the plan.
     package static func writeInTransaction(_ command: ProxyRequest, keys: [CacheKey], into buffer: inout ByteBuffer) {
         buffer.writeStaticString("*1\r\n$5\r\nMULTI\r\n")
         for key in keys {
@@ -179,12 +180,6 @@ extension ProxyRules {
         }
         command.write(into: &buffer)
         buffer.writeStaticString("*1\r\n$4\r\nEXEC\r\n")
-    }
-
-    /// The plans of the replies a command framed by ``writeInTransaction(_:keys:into:)`` gets,
-    /// in order, the last one (for `EXEC`) being `plan`.
-    package static func transactionPlans(_ plan: ReplyPlan, keys: Int) -> [ReplyPlan] {
-        Array(repeating: .transactionStep(isCommand: false), count: 1 + keys) + [.transactionStep(isCommand: true), plan]
     }
 
     /// What a ``ReplyPlan/releasingInTransaction(_:keys:route:)`` plan is applied to, from

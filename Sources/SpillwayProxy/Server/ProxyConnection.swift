@@ -43,6 +43,9 @@ public final class ProxyConnection {
     private var protocolError: String?
     /// What each forwarded or refused command is owed, in order.
     private var slots = CircularBuffer<Slot>()
+    /// How many of ``slots`` answer no upstream reply (local answers, and commands whose effects
+    /// arrive as push messages): when none, no slot needs looking at before a reply.
+    private var slotsWithoutReply = 0
     /// Replies read and not yet answered (behind one whose plan is being applied).
     private var backlog = CircularBuffer<UpstreamReply>()
     private var applying = false
@@ -141,7 +144,7 @@ public final class ProxyConnection {
         Self.send(&out, to: upstreamHandler)
         if forwarded > 0 { rules.stats.record(.commands, count: forwarded) }
         if !rewriting && waiting.isEmpty && inputEnded, let message = protocolError.take() {
-            slots.append(.local(RESPValueWriter.error(message)))
+            appendSlot(.local(RESPValueWriter.error(message)))
         }
         answerReplies()
     }
@@ -150,7 +153,7 @@ public final class ProxyConnection {
     /// upstream.
     private func forward(_ request: ProxyRequest, into out: inout ByteBuffer) -> Int {
         if case .refuse(let message) = session.admit(request) {
-            slots.append(.local(RESPValueWriter.error(message)))
+            appendSlot(.local(RESPValueWriter.error(message)))
             return 0
         }
         if let rewrite = rules.rewriteNow(request, route: session.clientName, table: table, framing: session.releaseFraming) {
@@ -196,20 +199,31 @@ public final class ProxyConnection {
     private func apply(_ rewrite: ProxyRules.Rewrite, into out: inout ByteBuffer) -> Int {
         switch rewrite {
         case .answer(let value):
-            slots.append(.local(value))
+            appendSlot(.local(value))
             return 0
-        case .forward(let command, .releasingInTransaction(let inner, let keys, let route)):
-            // Framed in a MULTI of the proxy's own (only where the session allows it, so the
-            // session has nothing to record).
-            let plan = ReplyPlan.releasingInTransaction(inner, keys: keys, route: route)
-            for step in ProxyRules.transactionPlans(plan, keys: keys.count) { slots.append(.upstream(step)) }
-            ProxyRules.writeInTransaction(command, keys: keys, into: &out)
-            return 1
         case .forward(let command, let plan):
-            slots.append(.upstream(session.forwarded(command, plan: plan)))
+            if case .releasingInTransaction(_, let keys, _) = plan {
+                // Framed in a MULTI of the proxy's own (only where the session allows it, so the
+                // session has nothing to record): a slot for each reply it gets (see
+                // ProxyRules.writeInTransaction).
+                for _ in 0...keys.count { slots.append(.upstream(.transactionStep(isCommand: false))) }
+                slots.append(.upstream(.transactionStep(isCommand: true)))
+                slots.append(.upstream(plan))
+                ProxyRules.writeInTransaction(command, keys: keys, into: &out)
+                return 1
+            }
+            appendSlot(.upstream(session.forwarded(command, plan: plan)))
             command.write(into: &out)
             return 1
         }
+    }
+
+    private func appendSlot(_ slot: Slot) {
+        switch slot {
+        case .local, .upstream(.none): slotsWithoutReply += 1
+        case .upstream: break
+        }
+        slots.append(slot)
     }
 
     // MARK: - Replies
@@ -233,7 +247,7 @@ public final class ProxyConnection {
 
     /// Writes the local answers at the head of the reply order.
     private func writeLocals(into out: inout ByteBuffer) {
-        while !applying, let first = slots.first {
+        while !applying, slotsWithoutReply > 0, let first = slots.first {
             switch first {
             case .local(let value):
                 RESPValueWriter.write(value, resp3: session.resp3, into: &out)
@@ -243,6 +257,7 @@ public final class ProxyConnection {
                 return
             }
             slots.removeFirst()
+            slotsWithoutReply -= 1
         }
     }
 
@@ -252,12 +267,17 @@ public final class ProxyConnection {
             reply.write(resp3: resp3, into: &out)
             return
         }
-        guard case .upstream(let plan) = slots.first else {
+        // Local answers at the head were written before: the head is a reply's slot.
+        guard let slot = slots.popFirst() else {
             // A reply nobody asked for: forward it rather than lose it.
             reply.write(resp3: resp3, into: &out)
             return
         }
-        slots.removeFirst()
+        guard case .upstream(let plan) = slot else {
+            slots.prepend(slot)
+            reply.write(resp3: resp3, into: &out)
+            return
+        }
         switch plan {
         case .handshake(let command):
             if let message = reply.value.errorMessage {

@@ -66,6 +66,48 @@ struct ProxyRequestParserTests {
         #expect(error?.code == .protocolError)
     }
 
+    @Test("the one-pass reading of a whole command agrees with the decoder, and leaves everything else to it")
+    func onePass() throws {
+        var generator = SystemRandomNumberGenerator()
+        let limits = RESPDecoder.Limits()
+        for _ in 0..<500 {
+            var arguments: [ByteBuffer] = [ByteBuffer(string: ["SET", "get", "MSET", "Del"].randomElement(using: &generator)!)]
+            for _ in 0..<Int.random(in: 0..<6, using: &generator) {
+                arguments.append(ByteBuffer(bytes: (0..<Int.random(in: 0..<40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }))
+            }
+            var wire = ByteBuffer()
+            ProxyRequest(arguments).write(into: &wire)
+            var decoded = wire
+            var decoder = RESPDecoder(limits: limits)
+            guard case .array(let elements) = try #require(try decoder.decode(&decoded)) else {
+                Issue.record("not an array")
+                continue
+            }
+            var buffer = wire
+            buffer.writeString("*1\r\n$4\r\nPING\r\n")
+            let request = try #require(ProxyRequestParser.whole(&buffer, limits: limits))
+            #expect(request.arguments == elements.map { $0.bytes! })
+            #expect(request.wire == wire)
+            #expect(buffer == ByteBuffer(string: "*1\r\n$4\r\nPING\r\n"), "only the command is taken")
+        }
+        // Anything else is left whole to the decoder: partial, empty, other types, nulls, signs,
+        // leading zeros, a bad terminator, past a limit.
+        for wire in [
+            "*2\r\n$3\r\nGET\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nk", "*0\r\n", "*1\r\n:1\r\n", "*1\r\n$-1\r\n", "*+1\r\n$1\r\na\r\n",
+            "*1\r\n$01\r\na\r\n", "*1\r\n$1\r\nab\r\n", "PING\r\n", "*1\r\n$99999999999999999999\r\n", "*1\r\n$2000\r\n",
+        ] {
+            var buffer = ByteBuffer(string: wire)
+            #expect(ProxyRequestParser.whole(&buffer, limits: RESPDecoder.Limits(maxBulkLength: 1024)) == nil, "\(wire)")
+            #expect(buffer == ByteBuffer(string: wire))
+        }
+        var small = ByteBuffer(string: "*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n")
+        #expect(ProxyRequestParser.whole(&small, limits: RESPDecoder.Limits(maxReplyBytes: 40)) == nil, "the decoder's cost: bytes and elements")
+        // A leading zero is still read, by the decoder.
+        var parser = ProxyRequestParser()
+        parser.append(ByteBuffer(string: "*1\r\n$04\r\nPING\r\n"))
+        #expect(try parser.all().map(strings) == [["PING"]])
+    }
+
     @Test("RESP values written back decode to the same values")
     func writerRoundTrip() throws {
         let values: [RESPValue] = [
