@@ -49,9 +49,11 @@ extension ProxyRules {
     static let releaseWords = (
         eval: ByteBuffer(string: "EVAL"), script: ByteBuffer(string: releaseScript), one: ByteBuffer(string: "1"),
         headBytes: ByteBuffer(string: "\(ValueSpill<MemoryBlobStore>.previousHeadBytes)"), magic: ByteBuffer(bytes: SpillEnvelope.magic),
-        lastHeadIndex: { () -> ByteBuffer in
+        multiGetRange: ByteBuffer(string: "*1\r\n$5\r\nMULTI\r\n*4\r\n$8\r\nGETRANGE\r\n"), getRange: ByteBuffer(string: "*4\r\n$8\r\nGETRANGE\r\n"),
+        exec: ByteBuffer(string: "*1\r\n$4\r\nEXEC\r\n"),
+        headRange: { () -> ByteBuffer in
             let last = "\(ValueSpill<MemoryBlobStore>.previousHeadBytes - 1)"
-            return ByteBuffer(string: "$\(last.utf8.count)\r\n\(last)\r\n")
+            return ByteBuffer(string: "$1\r\n0\r\n$\(last.utf8.count)\r\n\(last)\r\n")
         }()
     )
 
@@ -74,18 +76,24 @@ extension ProxyRules {
     }
 
     /// How a command bears on the spill pointers its keys may hold.
-    enum ReleaseKind: Equatable {
+    enum ReleaseKind {
         /// When it succeeds it has replaced every key at these indices (`SET` without `NX` or
         /// `GET`, `SETEX`, `PSETEX`, `MSET`); Redis refuses it at `maxmemory`.
-        case overwrites([Int])
+        case overwrites(StrideTo<Int>)
         /// It removes those of these keys that exist (`DEL`, `UNLINK`); it runs at `maxmemory`.
-        case removes([Int])
+        case removes(Range<Int>)
         /// Its reply is the old value of the key it replaced or removed (`GETSET`, `SET … GET`
         /// without `NX`, `GETDEL`): no framing needed.
         case returnsOld
         /// It may remove the key or only change its TTL (`EXPIRE`, `PEXPIRE`, `EXPIREAT`,
         /// `PEXPIREAT`, `GETEX`): the script, which also reads the TTL after it.
         case changesExpiry
+    }
+
+    /// Whether `kind` is ``ReleaseKind/changesExpiry``.
+    static func changesExpiry(_ kind: ReleaseKind) -> Bool {
+        if case .changesExpiry = kind { return true }
+        return false
     }
 
     /// How `request` bears on the pointers of its keys, when the spill is on, blobs are released
@@ -97,12 +105,12 @@ extension ProxyRules {
         switch request.name {
         case "SET":
             guard request.count >= 3 else { return nil }
-            if request.count == 3 { return .overwrites([1]) }
+            if request.count == 3 { return .overwrites(Self.firstKey) }
             let options = Self.setOptions(request)
             guard options.condition != .ifNotExists else { return nil }
-            return options.get ? .returnsOld : .overwrites([1])
+            return options.get ? .returnsOld : .overwrites(Self.firstKey)
         case "SETEX", "PSETEX":
-            return .overwrites([1])
+            return .overwrites(Self.firstKey)
         case "GETSET", "GETDEL":
             guard request.count == (request.name == "GETSET" ? 3 : 2) else { return nil }
             return .returnsOld
@@ -110,9 +118,9 @@ extension ProxyRules {
             return .changesExpiry
         case "MSET":
             guard request.count % 2 == 1 else { return nil }
-            return .overwrites(Array(stride(from: 1, to: request.count, by: 2)))
+            return .overwrites(stride(from: 1, to: request.count, by: 2))
         case "DEL", "UNLINK":
-            return .removes(Array(1..<request.count))
+            return .removes(1..<request.count)
         default:
             return nil
         }
@@ -123,7 +131,8 @@ extension ProxyRules {
     func releaseKeyIndices(_ request: ProxyRequest) -> [Int]? {
         switch releaseKind(request) {
         case .none: return nil
-        case .overwrites(let indices), .removes(let indices): return indices
+        case .overwrites(let indices): return Array(indices)
+        case .removes(let indices): return Array(indices)
         case .returnsOld, .changesExpiry: return [1]
         }
     }
@@ -143,9 +152,9 @@ extension ProxyRules {
             if framing == .transaction {
                 return (request, .releasingInTransaction(plan, keys: replaced.map { CacheKey(bytes: request.arguments[$0]) }, route: route))
             }
-            indices = replaced
+            indices = Array(replaced)
         case .removes(let removed):
-            indices = removed
+            indices = Array(removed)
         case .changesExpiry:
             indices = [1]
         }
@@ -159,7 +168,7 @@ extension ProxyRules {
         arguments.append(Self.releaseWords.magic)
         arguments += request.arguments
         let keys = indices.map { CacheKey(bytes: request.arguments[$0]) }
-        return (ProxyRequest(arguments), .releasing(plan, keys: keys, route: route, movesExpiry: kind == .changesExpiry))
+        return (ProxyRequest(arguments), .releasing(plan, keys: keys, route: route, movesExpiry: Self.changesExpiry(kind)))
     }
 
     /// Writes `command` framed for ``ReleaseFraming/transaction``: `MULTI`, `GETRANGE key 0 n`
@@ -169,17 +178,14 @@ extension ProxyRules {
     /// reply (see ``execReply(_:queuedError:keys:)``). The connection gives each of them a slot:
     /// ``ReplyPlan/transactionStep(isCommand:)`` for the first `keys.count + 2`, then the plan.
     package static func writeInTransaction(_ command: ProxyRequest, keys: [CacheKey], into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("*1\r\n$5\r\nMULTI\r\n")
-        for key in keys {
-            buffer.writeStaticString("*4\r\n$8\r\nGETRANGE\r\n$")
-            buffer.writeString(String(key.count))
-            buffer.writeStaticString("\r\n")
-            buffer.writeImmutableBuffer(key.bytes)
-            buffer.writeStaticString("\r\n$1\r\n0\r\n")
-            buffer.writeImmutableBuffer(releaseWords.lastHeadIndex)
+        buffer.writeImmutableBuffer(releaseWords.multiGetRange)
+        for (i, key) in keys.enumerated() {
+            if i > 0 { buffer.writeImmutableBuffer(releaseWords.getRange) }
+            buffer.writeRESPBulk(key.bytes)
+            buffer.writeImmutableBuffer(releaseWords.headRange)
         }
         command.write(into: &buffer)
-        buffer.writeStaticString("*1\r\n$4\r\nEXEC\r\n")
+        buffer.writeImmutableBuffer(releaseWords.exec)
     }
 
     /// What a ``ReplyPlan/releasingInTransaction(_:keys:route:)`` plan is applied to, from

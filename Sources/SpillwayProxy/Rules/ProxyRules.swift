@@ -197,7 +197,11 @@ public struct ProxyRules: Sendable {
 
     /// The shape of a write command: where its keys and values are, and what it answers.
     struct WriteShape {
-        var pairs: [(key: Int, value: Int)]
+        /// The indices of the keys written.
+        var keys: StrideTo<Int>
+        /// Where each key's value is, after the key.
+        var valueOffset: Int
+        var pairs: LazyMapSequence<StrideTo<Int>, (key: Int, value: Int)> { keys.lazy.map { [valueOffset] in (key: $0, value: $0 + valueOffset) } }
         var ttl: Duration?
         var condition: SetOptions.Condition
         var okOnSuccess: Bool
@@ -214,6 +218,9 @@ public struct ProxyRules: Sendable {
         case needsSpill
     }
 
+    /// The key of a command whose only key is its first argument.
+    static let firstKey = stride(from: 1, to: 2, by: 1)
+
     /// The write shape of `SET`, `SETNX`, `SETEX`, `PSETEX`, `GETSET`, `MSET` and `MSETNX`.
     static func writeShape(_ request: ProxyRequest) -> WriteShape? {
         let name = request.name
@@ -222,24 +229,24 @@ public struct ProxyRules: Sendable {
             guard request.count >= 3 else { return nil }
             let options = Self.setOptions(request)
             return WriteShape(
-                pairs: [(1, 2)], ttl: options.ttl, condition: options.condition, okOnSuccess: options.condition == .always && !options.get,
+                keys: Self.firstKey, valueOffset: 1, ttl: options.ttl, condition: options.condition, okOnSuccess: options.condition == .always && !options.get,
                 returnsOld: options.get
             )
         case "SETNX":
             guard request.count == 3 else { return nil }
-            return WriteShape(pairs: [(1, 2)], ttl: nil, condition: .ifNotExists, okOnSuccess: false, returnsOld: false)
+            return WriteShape(keys: Self.firstKey, valueOffset: 1, ttl: nil, condition: .ifNotExists, okOnSuccess: false, returnsOld: false)
         case "SETEX", "PSETEX":
             guard request.count == 4 else { return nil }
             let amount = Int64(String(decoding: request.arguments[2].readableBytesView, as: UTF8.self)) ?? 0
             let ttl: Duration? = amount > 0 ? (name == "SETEX" ? .seconds(amount) : .milliseconds(amount)) : nil
-            return WriteShape(pairs: [(1, 3)], ttl: ttl, condition: .always, okOnSuccess: true, returnsOld: false)
+            return WriteShape(keys: Self.firstKey, valueOffset: 2, ttl: ttl, condition: .always, okOnSuccess: true, returnsOld: false)
         case "GETSET":
             guard request.count == 3 else { return nil }
-            return WriteShape(pairs: [(1, 2)], ttl: nil, condition: .always, okOnSuccess: false, returnsOld: true)
+            return WriteShape(keys: Self.firstKey, valueOffset: 1, ttl: nil, condition: .always, okOnSuccess: false, returnsOld: true)
         case "MSET", "MSETNX":
             guard request.count >= 3, request.count % 2 == 1 else { return nil }
             return WriteShape(
-                pairs: stride(from: 1, to: request.count, by: 2).map { ($0, $0 + 1) }, ttl: nil,
+                keys: stride(from: 1, to: request.count, by: 2), valueOffset: 1, ttl: nil,
                 condition: name == "MSET" ? .always : .ifNotExists, okOnSuccess: name == "MSET", returnsOld: false
             )
         default:
