@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The overhead of `spillway proxy`: redis-benchmark straight against redis-server, through the
-# proxy (default policies: key guard and spill on, so overwrites run the blob-release script),
+# proxy (default policies: key guard and spill on, so each SET goes in a MULTI of the proxy's own to release a replaced blob),
 # through the proxy with --blob-release sweeper (spill on, SET forwarded as it is), through the
 # proxy with --no-spill (the forwarding alone), and through twemproxy (Debian's nutcracker) in the
 # same run, on free 127.0.0.1 ports.
