@@ -22,6 +22,14 @@ public struct CommandKeyTable: Sendable {
         public var blocking: Bool
         /// Whether Redis flags the command `write` (an `-OOM` reply is a refused write).
         public var write: Bool
+
+        /// Whether the command's only key is its first argument (`GET`, `SET`, `INCR`,
+        /// `EXPIRE`, …: one spec, `index 1`, `range 0`), so the guard looks at that argument
+        /// alone.
+        public var onlyFirstArgument: Bool {
+            guard specs.count == 1, case .index(1) = specs[0].beginSearch, case .range(0, _, _) = specs[0].findKeys else { return false }
+            return !specs[0].incomplete
+        }
     }
 
     /// Entries by upper-case name (`GET`, `OBJECT|ENCODING`).

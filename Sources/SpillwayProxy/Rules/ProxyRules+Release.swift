@@ -142,8 +142,7 @@ extension ProxyRules {
     /// expiry when it only changed a key's TTL): unchanged when its reply is the old value;
     /// unchanged with a ``ReplyPlan/releasingInTransaction(_:keys:route:)`` plan (the connection
     /// frames it) under ``ReleaseFraming/transaction``; else wrapped in ``releaseScript``.
-    func releasing(_ request: ProxyRequest, plan: ReplyPlan, route: String?, framing: ReleaseFraming = .script) -> (ProxyRequest, ReplyPlan) {
-        guard let kind = releaseKind(request) else { return (request, plan) }
+    func releasing(_ request: ProxyRequest, kind: ReleaseKind, plan: ReplyPlan, route: String?, framing: ReleaseFraming) -> (ProxyRequest, ReplyPlan) {
         let indices: [Int]
         switch kind {
         case .returnsOld:
@@ -272,7 +271,7 @@ extension ProxyRules {
 }
 
 extension ProxyRules {
-    /// The client's command inside a command wrapped by ``releasing(_:plan:route:)``; `nil` for
+    /// The client's command inside a command wrapped by ``releasing(_:kind:plan:route:framing:)``; `nil` for
     /// a command that is not wrapped (tests).
     package static func releasedCommand(_ request: ProxyRequest) -> ProxyRequest? {
         guard request.name == "EVAL", request.count > 3, request.arguments[1] == releaseWords.script,

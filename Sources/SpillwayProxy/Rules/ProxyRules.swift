@@ -106,7 +106,10 @@ public struct ProxyRules: Sendable {
                 logger.debug("COMMAND GETKEYS failed; guarding the keys the specs find", metadata: ["command": "\(request.name)", "error": "\(error)"])
             }
         }
-        switch guardKeys(request, indices: indices, route: route) {
+        let guarded =
+            entry.onlyFirstArgument && request.count >= 2 && keyNeedsNoGuard(request.arguments[1], route: route)
+            ? .guarded(request, [:]) : guardKeys(request, indices: indices, route: route)
+        switch guarded {
         case .refused(let answer):
             return answer
         case .guarded(let request, let hashedToOriginal):
@@ -125,8 +128,8 @@ public struct ProxyRules: Sendable {
 
     /// A forwarded command sent so that the blobs of the pointers it replaces are released.
     func withRelease(_ rewrite: Rewrite, route: String?, framing: ReleaseFraming) -> Rewrite {
-        guard spill != nil, releasesBlobs, case .forward(let command, let plan) = rewrite else { return rewrite }
-        let (wrapped, released) = releasing(command, plan: plan, route: route, framing: framing)
+        guard spill != nil, releasesBlobs, case .forward(let command, let plan) = rewrite, let kind = releaseKind(command) else { return rewrite }
+        let (wrapped, released) = releasing(command, kind: kind, plan: plan, route: route, framing: framing)
         return .forward(wrapped, released)
     }
 
@@ -139,7 +142,12 @@ public struct ProxyRules: Sendable {
             }
         }
         if entry.needsGetKeys && incompleteKeySpecs == .getKeys { return nil }
-        switch guardKeys(request, indices: table.keyIndices(of: request, entry: entry), route: route) {
+        // The common case first: one key, the first argument, short and not shaped like a
+        // hashed key (no index array, no copy of the request).
+        let guarded =
+            entry.onlyFirstArgument && request.count >= 2 && keyNeedsNoGuard(request.arguments[1], route: route)
+            ? .guarded(request, [:]) : guardKeys(request, indices: table.keyIndices(of: request, entry: entry), route: route)
+        switch guarded {
         case .refused(let answer):
             return answer
         case .guarded(let request, let hashedToOriginal):
@@ -183,14 +191,21 @@ public struct ProxyRules: Sendable {
     /// The key as the upstream should see it.
     /// - Throws: `.rejectedByPolicy` under `keyOverflow: reject`.
     func guardKey(_ bytes: ByteBuffer, route: String?) throws(CacheError) -> ByteBuffer {
+        if keyNeedsNoGuard(bytes, route: route) { return bytes }
         let key = CacheKey(bytes: bytes)
-        guard key.count > 0 else { return bytes }
         let policy = policies.resolve(route: route, key: key)
-        if key.count <= policy.maxKeyBytes && !KeyHasher.hasHashedForm(key) { return bytes }
         let context = CacheContext(route: route, logger: logger, policy: policy, policies: policies)
         let guarded = try keyGuard.guarded(key, policy, context)
         stats.record(.keysHashed)
         return guarded.bytes
+    }
+
+    /// Whether the key goes upstream as it is: empty, or within its policy's `maxKeyBytes` and
+    /// not shaped like a hashed key.
+    func keyNeedsNoGuard(_ bytes: ByteBuffer, route: String?) -> Bool {
+        guard bytes.readableBytes > 0 else { return true }
+        let key = CacheKey(bytes: bytes)
+        return key.count <= policies.resolve(route: route, key: key).maxKeyBytes && !KeyHasher.hasHashedForm(key)
     }
 
     // MARK: - Values

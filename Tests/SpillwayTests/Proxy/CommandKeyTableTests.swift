@@ -83,6 +83,18 @@ struct CommandKeyTableTests {
         #expect(try #require(table.entry(for: ProxyRequest("SET", "k", "v"))).write)
     }
 
+    @Test("only a single first-argument key spec takes the guard's short path")
+    func onlyFirstArgument() throws {
+        let table = CommandKeyTable(commandReply: KeySpecFixtures.reply(resp3: true))
+        for (request, expected) in [
+            (ProxyRequest("GET", "k"), true), (ProxyRequest("SET", "k", "v"), true), (ProxyRequest("MSET", "a", "1"), false),
+            (ProxyRequest("BLPOP", "a", "0"), false), (ProxyRequest("EVAL", "s", "1", "k"), false), (ProxyRequest("XREAD", "STREAMS", "s", "0"), false),
+            (ProxyRequest("SORT", "k"), false), (ProxyRequest("OBJECT", "ENCODING", "k"), false),
+        ] {
+            #expect(try #require(table.entry(for: request)).onlyFirstArgument == expected, "\(request.name)")
+        }
+    }
+
     @Test("a key count that does not fit the arguments finds no keys, never a crash")
     func hostileCounts() {
         let table = CommandKeyTable(commandReply: KeySpecFixtures.reply(resp3: false))

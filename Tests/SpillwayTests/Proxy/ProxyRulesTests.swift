@@ -45,6 +45,12 @@ struct ProxyRulesTests {
         let (short, _) = try #require(forwarded(await rewrite(rules, ProxyRequest("GET", "short"))))
         #expect(short.arguments[1] == ByteBuffer(string: "short"))
         #expect(rules.stats.count(.keysHashed) == 2)
+        // The short path (one key, the first argument) hashes exactly the same.
+        let get = try #require(rules.rewriteNow(ProxyRequest("GET", long), route: nil, table: Self.table))
+        let (got, _) = try #require(forwarded(get))
+        #expect(got.arguments[1] == expected.bytes)
+        let shaped = try #require(forwarded(await rewrite(rules, ProxyRequest([ByteBuffer(string: "GET"), expected.bytes]))))
+        #expect(shaped.0.arguments[1] != expected.bytes, "a key shaped like a hashed key is hashed again, never taken as one")
     }
 
     @Test("keyOverflow: reject answers an error and forwards nothing")
