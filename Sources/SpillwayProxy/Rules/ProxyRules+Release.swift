@@ -174,7 +174,7 @@ extension ProxyRules {
     /// of each of `keys` (enough bytes for any pointer), the command (its own bytes when it has
     /// them), `EXEC`. Its replies are `+OK`, one `+QUEUED` per `GETRANGE` and one for the
     /// command (or their queue-time errors), then `EXEC`'s array: the heads, then the command's
-    /// reply (see ``execReply(_:queuedError:keys:)``). The connection gives each of them a slot:
+    /// reply (see ``execReply(_:unqueued:keys:)``). The connection gives each of them a slot:
     /// ``ReplyPlan/transactionStep(isCommand:)`` for the first `keys.count + 2`, then the plan.
     package static func writeInTransaction(_ command: ProxyRequest, keys: [CacheKey], into buffer: inout ByteBuffer) {
         buffer.writeImmutableBuffer(releaseWords.multiGetRange)
@@ -187,16 +187,28 @@ extension ProxyRules {
         buffer.writeImmutableBuffer(releaseWords.exec)
     }
 
+    /// What the proxy keeps of one reply to a step of its own transaction before `EXEC`'s
+    /// (`kept` is what it kept so far): the client's command answers `+QUEUED`, or else its
+    /// answer is kept (a queue-time error such as `-OOM`, or its own reply when the `MULTI` was
+    /// refused, an ACL without `MULTI`, and the command ran at once); the other steps' first error.
+    package static func unqueued(_ reply: RESPValue, isCommand: Bool, kept: RESPValue?) -> RESPValue? {
+        if isCommand {
+            if case .simpleString(let word) = reply, word.readableBytesView.elementsEqual("QUEUED".utf8) { return kept }
+            return reply
+        }
+        return kept ?? (reply.errorMessage != nil ? reply : nil)
+    }
+
     /// What a ``ReplyPlan/releasingInTransaction(_:keys:route:)`` plan is applied to, from
     /// `EXEC`'s reply: the array of the heads and the command's reply as it is; or, when the
-    /// transaction was refused, the error the command alone would have answered: the error of
-    /// the step refused at queue time (the client's command first), or the reason `EXEC` itself
-    /// was refused (`-EXECABORT Transaction discarded because of: OOM …`: the memory went over
-    /// `maxmemory` between the queueing and `EXEC`, which Redis then refuses for the write
-    /// queued in it).
-    package static func execReply(_ exec: RESPValue, queuedError: RESPValue?, keys: Int) -> RESPValue {
+    /// transaction was refused, what the command alone answered or would have: what
+    /// ``unqueued(_:isCommand:kept:)`` kept (the command's queue-time error, or its reply when
+    /// it ran outside a refused `MULTI`), or the reason `EXEC` itself was refused
+    /// (`-EXECABORT Transaction discarded because of: OOM …`: the memory went over `maxmemory`
+    /// between the queueing and `EXEC`, which Redis then refuses for the write queued in it).
+    package static func execReply(_ exec: RESPValue, unqueued: RESPValue?, keys: Int) -> RESPValue {
         if case .array(let elements) = exec, elements.count == keys + 1 { return exec }
-        if let queuedError { return queuedError }
+        if let unqueued { return unqueued }
         if let message = exec.errorMessage, message.hasPrefix(execAbortedBecause) {
             return RESPValueWriter.error(String(message.dropFirst(execAbortedBecause.count)))
         }
@@ -206,7 +218,7 @@ extension ProxyRules {
     /// How Redis words an `EXEC` refused for a reason of its own (after `-EXECABORT`).
     static let execAbortedBecause = "EXECABORT Transaction discarded because of: "
 
-    /// The command's own reply in an ``execReply(_:queuedError:keys:)``, and the heads of the
+    /// The command's own reply in an ``execReply(_:unqueued:keys:)``, and the heads of the
     /// pointers it replaced: none when it failed or stored nothing (an error, or `nil` from a
     /// `SET XX` on a missing key).
     static func unwrapTransaction(_ reply: RESPValue, keys: Int) -> (reply: RESPValue, heads: ArraySlice<RESPValue>) {

@@ -49,9 +49,9 @@ public final class ProxyConnection {
     /// Replies read and not yet answered (behind one whose plan is being applied).
     private var backlog = CircularBuffer<UpstreamReply>()
     private var applying = false
-    /// The error a step of the proxy's own transaction got at queue time (see
-    /// ``ProxyRules/execReply(_:queuedError:keys:)``), until its `EXEC` is answered.
-    private var queuedError: RESPValue?
+    /// What the steps of the proxy's own transaction answered other than `+QUEUED` (see
+    /// ``ProxyRules/unqueued(_:isCommand:kept:)``), until its `EXEC` is answered.
+    private var unqueued: RESPValue?
     private var finished = false
     private var onClose: [() -> Void] = []
 
@@ -296,9 +296,9 @@ public final class ProxyConnection {
         case .pass, .none:
             reply.write(resp3: resp3, into: &out)
         case .transactionStep(let isCommand):
-            if reply.value.errorMessage != nil, isCommand || queuedError == nil { queuedError = reply.value }
+            unqueued = ProxyRules.unqueued(reply.value, isCommand: isCommand, kept: unqueued)
         case .releasingInTransaction(_, let keys, _):
-            let value = ProxyRules.execReply(reply.value, queuedError: queuedError.take(), keys: keys.count)
+            let value = ProxyRules.execReply(reply.value, unqueued: unqueued.take(), keys: keys.count)
             answer(UpstreamReply(value), plan: plan, into: &out)
         default:
             answer(reply, plan: plan, into: &out)

@@ -103,16 +103,30 @@ struct ProxyReleaseFramingTests {
     @Test("EXEC's array carries the heads and the command's reply; a transaction refused at queue time answers the command's own error")
     func execReply() {
         let heads = RESPValue.array([.null, Self.ok])
-        #expect(ProxyRules.execReply(heads, queuedError: nil, keys: 1) == heads)
+        #expect(ProxyRules.execReply(heads, unqueued: nil, keys: 1) == heads)
         let oom = RESPValueWriter.error("OOM command not allowed when used memory > 'maxmemory'.")
         let abort = RESPValueWriter.error("EXECABORT Transaction discarded because of previous errors.")
-        #expect(ProxyRules.execReply(abort, queuedError: oom, keys: 1) == oom)
-        #expect(ProxyRules.execReply(abort, queuedError: nil, keys: 1) == abort)
+        #expect(ProxyRules.execReply(abort, unqueued: oom, keys: 1) == oom)
+        #expect(ProxyRules.execReply(abort, unqueued: nil, keys: 1) == abort)
         // Queued, then refused at EXEC (the memory went over in between): the reason, as the
         // command alone would have been refused.
         let execOOM = RESPValueWriter.error("EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.")
-        #expect(ProxyRules.execReply(execOOM, queuedError: nil, keys: 1) == oom)
-        #expect(ProxyRules.execReply(.array([Self.ok]), queuedError: nil, keys: 1) == .array([Self.ok]), "a shape it does not know passes as it is")
+        #expect(ProxyRules.execReply(execOOM, unqueued: nil, keys: 1) == oom)
+        #expect(ProxyRules.execReply(.array([Self.ok]), unqueued: nil, keys: 1) == .array([Self.ok]), "a shape it does not know passes as it is")
+        // The steps: +QUEUED keeps nothing; the command's error wins over another step's.
+        let queued = RESPValue.simpleString(ByteBuffer(string: "QUEUED"))
+        var kept = ProxyRules.unqueued(Self.ok, isCommand: false, kept: nil)
+        kept = ProxyRules.unqueued(queued, isCommand: false, kept: kept)
+        #expect(ProxyRules.unqueued(queued, isCommand: true, kept: kept) == nil)
+        let noPerm = RESPValueWriter.error("NOPERM this user has no permissions to run the 'getrange' command")
+        #expect(ProxyRules.unqueued(oom, isCommand: true, kept: noPerm) == oom)
+        #expect(ProxyRules.unqueued(queued, isCommand: true, kept: noPerm) == noPerm)
+        // MULTI refused (an ACL without it): the command ran at once, and its reply is the answer.
+        let noMulti = RESPValueWriter.error("NOPERM this user has no permissions to run the 'multi' command")
+        kept = ProxyRules.unqueued(noMulti, isCommand: false, kept: nil)
+        kept = ProxyRules.unqueued(.bulkString(ByteBuffer(string: "old")), isCommand: false, kept: kept)
+        kept = ProxyRules.unqueued(Self.ok, isCommand: true, kept: kept)
+        #expect(ProxyRules.execReply(RESPValueWriter.error("ERR EXEC without MULTI"), unqueued: kept, keys: 1) == Self.ok)
     }
 
     @Test("a replaced pointer of the key is released after a successful command; kept when the command stored nothing, failed or was shed, or the pointer is another key's")

@@ -200,4 +200,35 @@ struct ProxyReleaseRedisTests {
             }
         }
     }
+
+    @Test("connected as an ACL user without MULTI, an overwrite still gets its own reply; its old blob is left to the sweeper")
+    func withoutMulti() async throws {
+        try await RedisServer.withRedisServer { redis in
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let direct = try await RedisConnection.connect(configuration: RedisConfiguration(port: redis.port, commandTimeout: .seconds(10)), eventLoop: loop)
+            let acl = [Self.s("ACL"), Self.s("SETUSER"), Self.s("nomulti"), Self.s("on"), Self.s(">pw"), Self.s("~*"), Self.s("&*"), Self.s("+@all"), Self.s("-multi")]
+            #expect(try await direct.send(Self.command(acl)) == Self.ok)
+            let store = MemoryBlobStore()
+            let rules = ProxyRules(policies: PolicyTable(defaults: CachePolicy(spillAbove: 1024)), spill: ProxySpill(ValueSpill(store: store)))
+            let upstream = RedisConfiguration(port: redis.port, username: "nomulti", password: "pw")
+            let server = try ProxyServer(configuration: ProxyConfiguration(listenPort: 0, upstream: upstream), rules: rules)
+            let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let port = try await server.port
+                let client = try await RedisConnection.connect(configuration: RedisConfiguration(port: port, commandTimeout: .seconds(10)), eventLoop: loop)
+                func send(_ arguments: ByteBuffer...) async throws -> RESPValue { try await client.send(Self.command(arguments)) }
+                #expect(try await send(Self.s("SET"), Self.s("a"), Self.big(1)) == Self.ok)
+                #expect(try await send(Self.s("SET"), Self.s("a"), Self.s("small")) == Self.ok)
+                #expect(try await send(Self.s("GET"), Self.s("a")) == .bulkString(Self.s("small")))
+                #expect(try await send(Self.s("SET"), Self.s("a"), Self.s("v"), Self.s("XX")) == Self.ok)
+                #expect(try await send(Self.s("SET"), Self.s("missing"), Self.s("v"), Self.s("XX")).isNull)
+                #expect(await store.count == 1, "not released: the GETRANGE and the SET ran apart")
+                await group.triggerGracefulShutdown()
+                try await tasks.next()
+                await client.close()
+            }
+            await direct.close()
+        }
+    }
 }
