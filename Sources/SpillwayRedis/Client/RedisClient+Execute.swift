@@ -2,9 +2,11 @@ import NIOCore
 public import Spillway
 
 extension RedisClient {
-    /// Executes one operation as Redis commands (see ``RedisClient``).
+    /// Executes one operation as Redis commands (see ``RedisClient``). It runs in the caller's
+    /// isolation (`nonisolated(nonsending)`) up to the connection, which hops onto its event loop
+    /// only when the caller is not already on it.
     /// - Throws: the classified ``CacheError``.
-    public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+    public nonisolated(nonsending) func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
         switch operation {
         case .get(let key):
             var b = ByteBuffer()
@@ -87,7 +89,7 @@ extension RedisClient {
 
     // MARK: Writes
 
-    private func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) async throws(CacheError) -> WriteResult {
+    private nonisolated(nonsending) func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) async throws(CacheError) -> WriteResult {
         try options.expiry.validate()
         try checkSize(value)
         if options.returnPrevious, let headBytes = options.previousHeadBytes {

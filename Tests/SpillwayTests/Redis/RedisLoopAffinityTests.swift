@@ -40,6 +40,32 @@ struct RedisLoopAffinityTests {
         }
     }
 
+    @Test("without a preference, the caller is never left on an event loop's thread (execute runs in the caller's isolation)")
+    func callerNotLeftOnLoop() async throws {
+        try await RedisServer.withRedisServer { server in
+            let client = try server.makeClient { $0.maxConnections = 2 }
+            let onLoop = try await withThrowingTaskGroup(of: Int.self) { group in
+                for task in 0..<4 {
+                    group.addTask {
+                        var onLoop = 0
+                        for i in 0..<50 {
+                            _ = try await client.execute(.set(CacheKey("t\(task)"), ByteBuffer(string: "\(i)"), SetOptions()))
+                            if MultiThreadedEventLoopGroup.currentEventLoop != nil { onLoop += 1 }
+                            guard case .value(let value) = try await client.execute(.get(CacheKey("t\(task)"))), value == ByteBuffer(string: "\(i)") else {
+                                return 1_000_000
+                            }
+                            if MultiThreadedEventLoopGroup.currentEventLoop != nil { onLoop += 1 }
+                        }
+                        return onLoop
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(onLoop == 0, "every reply right, and the caller back off the loops after every round trip")
+            await client.close()
+        }
+    }
+
     @Test("without a preference, commands still work and connections spread over the group")
     func noAffinity() async throws {
         try await RedisServer.withRedisServer { server in
