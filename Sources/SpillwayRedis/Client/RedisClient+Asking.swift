@@ -11,7 +11,7 @@ extension RedisClient {
     private static let askingCommand: StaticString = "*1\r\n$6\r\nASKING\r\n"
 
     /// Sends one command on `connection`, preceded by `ASKING` when following an `ASK`.
-    nonisolated(nonsending) static func send(_ command: ByteBuffer, on connection: RedisConnection) async throws(CacheError) -> RESPValue {
+    static func send(_ command: ByteBuffer, on connection: RedisConnection) async throws(CacheError) -> RESPValue {
         guard askingRedirect else { return try await connection.send(command) }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(command.readableBytes + 16)
@@ -23,7 +23,7 @@ extension RedisClient {
     }
 
     /// Sends `count` commands on `connection`, preceded by `ASKING` when following an `ASK`.
-    nonisolated(nonsending) static func send(_ commands: ByteBuffer, count: Int, on connection: RedisConnection) async throws(CacheError) -> [RESPValue] {
+    static func send(_ commands: ByteBuffer, count: Int, on connection: RedisConnection) async throws(CacheError) -> [RESPValue] {
         guard askingRedirect else { return try await connection.send(commands, count: count) }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(commands.readableBytes + 16)

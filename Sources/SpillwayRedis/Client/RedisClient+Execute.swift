@@ -2,11 +2,9 @@ import NIOCore
 public import Spillway
 
 extension RedisClient {
-    /// Executes one operation as Redis commands (see ``RedisClient``). It runs in the caller's
-    /// isolation (`nonisolated(nonsending)`) up to the connection, which hops onto its event loop
-    /// only when the caller is not already on it.
+    /// Executes one operation as Redis commands (see ``RedisClient``).
     /// - Throws: the classified ``CacheError``.
-    public nonisolated(nonsending) func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+    public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
         switch operation {
         case .get(let key):
             var b = ByteBuffer()
@@ -89,7 +87,7 @@ extension RedisClient {
 
     // MARK: Writes
 
-    private nonisolated(nonsending) func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) async throws(CacheError) -> WriteResult {
+    private func set(_ key: CacheKey, _ value: ByteBuffer, _ options: SetOptions) async throws(CacheError) -> WriteResult {
         try options.expiry.validate()
         try checkSize(value)
         if options.returnPrevious, let headBytes = options.previousHeadBytes {

@@ -96,7 +96,7 @@ public final class RedisClient: CacheClient {
     /// after the first loss: a restarted server or a proxy that cut every connection at once
     /// costs a round trip per connection that was cut (at most the pool's size), not a failed
     /// request. A timeout is never retried (the server is slow; retrying would add to its load).
-    nonisolated(nonsending) func roundTrip(_ command: ByteBuffer, idempotent: Bool = false) async throws(CacheError) -> RESPValue {
+    func roundTrip(_ command: ByteBuffer, idempotent: Bool = false) async throws(CacheError) -> RESPValue {
         var attempt = 0
         var lostAt: NIODeadline?
         while true {
@@ -124,7 +124,7 @@ public final class RedisClient: CacheClient {
 
     /// Several commands written together on one connection; retried as
     /// ``roundTrip(_:idempotent:)`` retries one.
-    nonisolated(nonsending) func roundTrip(_ commands: ByteBuffer, count: Int, idempotent: Bool = false) async throws(CacheError) -> [RESPValue] {
+    func roundTrip(_ commands: ByteBuffer, count: Int, idempotent: Bool = false) async throws(CacheError) -> [RESPValue] {
         var attempt = 0
         var lostAt: NIODeadline?
         while true {
@@ -156,7 +156,7 @@ public final class RedisClient: CacheClient {
     /// handshake (`HELLO`, `AUTH`, `SELECT`) was written, which ``sendAgain(notSent:attempt:)``
     /// allows to try again (a loaded machine can stall a new connection past its idle timeout
     /// between the connect and the handshake).
-    private nonisolated(nonsending) func leaseOrRetry(_ attempt: inout Int) async throws(CacheError) -> RedisConnection? {
+    private func leaseOrRetry(_ attempt: inout Int) async throws(CacheError) -> RedisConnection? {
         do throws(CacheError) {
             return try await pool.lease()
         } catch  where Self.sendAgain(notSent: error, attempt: attempt) {

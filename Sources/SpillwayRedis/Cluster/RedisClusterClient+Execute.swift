@@ -6,11 +6,10 @@ extension RedisClusterClient {
     /// Executes one operation on the master of its key's slot (`mget` split by slot, one `MGET`
     /// per slot and one pipeline per node, the nodes concurrently; `mset` split by slot, the
     /// slots concurrently), following redirections and retrying transient refusals (see
-    /// ``RedisClusterClient``). Single-key operations run in the caller's isolation
-    /// (`nonisolated(nonsending)`) up to the connection, as ``RedisClient/execute(_:)`` does.
+    /// ``RedisClusterClient``).
     /// - Throws: the classified ``CacheError``; `.busy` when the cluster still refuses (or keeps
     ///   redirecting) at the end of ``RedisClusterConfiguration/retryTimeout``.
-    public nonisolated(nonsending) func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
+    public func execute(_ operation: CacheOperation) async throws(CacheError) -> CacheReply {
         switch operation {
         case .mget(let keys):
             return try await mget(keys)
@@ -133,8 +132,8 @@ extension RedisClusterClient {
 
     /// Runs `body` on the master of `slot`, following `MOVED` and `ASK` and retrying transient
     /// refusals and failed connections with backoff until the retry timeout.
-    nonisolated(nonsending) func routed<R: Sendable>(
-        slot: Int, resendIfLost: Bool, _ body: nonisolated(nonsending) (RedisClient) async throws(CacheError) -> R
+    func routed<R: Sendable>(
+        slot: Int, resendIfLost: Bool, _ body: (RedisClient) async throws(CacheError) -> R
     ) async throws(CacheError) -> R {
         let deadline = ContinuousClock.now + configuration.retryTimeout
         var redirections = 0
@@ -227,7 +226,7 @@ extension RedisClusterClient {
     }
 
     /// Runs `body` with every command it sends preceded by `ASKING` on the same connection.
-    private nonisolated(nonsending) static func asking<R>(_ body: nonisolated(nonsending) () async throws(CacheError) -> R) async throws(CacheError) -> R {
+    private static func asking<R>(_ body: () async throws(CacheError) -> R) async throws(CacheError) -> R {
         do {
             return try await RedisClient.$askingRedirect.withValue(true) { try await body() }
         } catch let error as CacheError {

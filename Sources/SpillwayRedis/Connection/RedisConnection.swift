@@ -29,16 +29,12 @@ public final actor RedisConnection {
     init(channel: any Channel, handler: RedisChannelHandler) {
         self.unownedExecutor = channel.eventLoop.executor.asUnownedSerialExecutor()
         self.eventLoop = channel.eventLoop
-        self.eventLoopID = ObjectIdentifier(channel.eventLoop)
         self.channel = channel
         self.handler = handler
     }
 
     /// The event loop the connection runs on.
     public nonisolated let eventLoop: any EventLoop
-
-    /// ``eventLoop``'s identity, for the pool to compare loops cheaply.
-    nonisolated let eventLoopID: ObjectIdentifier
 
     /// The pool's callers using this connection right now (commands in flight through
     /// ``RedisClient``).
@@ -65,10 +61,7 @@ public final actor RedisConnection {
     ///
     /// Called from the connection's event loop (a task preferring an ``EventLoopTaskExecutor`` on
     /// it), the command is written at once, with no hop; from anywhere else, the call hops onto
-    /// the actor (the loop) first. It is not `nonisolated(nonsending)`, unlike the client's
-    /// functions that call it: a caller that has just come back from the actor may still be on
-    /// the loop's thread without being isolated to it, and the check of the thread above must
-    /// see the executor the write will run on.
+    /// the actor (the loop) first.
     /// - Throws: `.connection` when the connection breaks first, `.timeout` when the reply is
     ///   overdue, `.protocolError` for undecodable bytes, `.cancelled` when the task is cancelled.
     public nonisolated func send(_ command: ByteBuffer) async throws(CacheError) -> RESPValue {

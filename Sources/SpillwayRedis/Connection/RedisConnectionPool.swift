@@ -48,12 +48,10 @@ final class RedisConnectionPool: Sendable {
             if closed { return .fail(RedisConnectionPool.closedError) }
             // The least busy connection; among equals, one on the caller's loop. Score: twice
             // the load, plus one when on another loop.
-            // Loops compared by identity, without loading each connection's `any EventLoop`.
-            let homeID = home.map { ObjectIdentifier($0) }
             var best: RedisConnection?
             var bestScore = Int.max
             for connection in connections {
-                let score = 2 * connection.inflight + (homeID == nil || connection.eventLoopID == homeID ? 0 : 1)
+                let score = 2 * connection.inflight + (home == nil || connection.eventLoop === home! ? 0 : 1)
                 if score < bestScore {
                     best = connection
                     bestScore = score
@@ -124,7 +122,7 @@ final class RedisConnectionPool: Sendable {
     /// ``RedisConnection/release()`` when done.
     /// - Throws: `.connection` when Redis cannot be reached or the pool is closed, `.cancelled`
     ///   when the calling task is cancelled while it waits or connects.
-    nonisolated(nonsending) func lease() async throws(CacheError) -> RedisConnection {
+    func lease() async throws(CacheError) -> RedisConnection {
         let max = configuration.maxConnections
         let home = currentLoop()
         switch state.withLock({ $0.decide(max: max, home: home) }) {

@@ -290,7 +290,7 @@ struct BenchRedisCommand: AsyncParsableCommand {
     /// (`batch` operations per call); `body` is given the task's number and the call's.
     func measure(
         executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1,
-        _ body: nonisolated(nonsending) @escaping @Sendable (_ task: Int, _ call: Int) async throws(CacheError) -> Void
+        _ body: @escaping @Sendable (_ task: Int, _ call: Int) async throws(CacheError) -> Void
     ) async throws -> Sample {
         let calls = max(1, total / batch / concurrency)
         let clock = ContinuousClock()
@@ -316,7 +316,7 @@ struct BenchRedisCommand: AsyncParsableCommand {
 
     /// `measure` with `body` given the task's number plus the call's.
     func measure(
-        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: nonisolated(nonsending) @escaping @Sendable (Int) async throws(CacheError) -> Void
+        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable (Int) async throws(CacheError) -> Void
     ) async throws -> Sample {
         try await measure(executors: executors, concurrency: concurrency, total: total, batch: batch) { (task: Int, call: Int) async throws(CacheError) in
             try await body(task &+ call)
@@ -324,7 +324,7 @@ struct BenchRedisCommand: AsyncParsableCommand {
     }
 
     func measure(
-        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: nonisolated(nonsending) @escaping @Sendable () async throws(CacheError) -> Void
+        executors: [EventLoopTaskExecutor], concurrency: Int, total: Int, batch: Int = 1, _ body: @escaping @Sendable () async throws(CacheError) -> Void
     ) async throws -> Sample {
         try await measure(executors: executors, concurrency: concurrency, total: total, batch: batch) { (_: Int, _: Int) async throws(CacheError) in try await body() }
     }
