@@ -40,7 +40,7 @@ struct RedisLoopAffinityTests {
         }
     }
 
-    @Test("without a preference, the caller is never left on an event loop's thread (execute runs in the caller's isolation)")
+    @Test("without a preference, the caller is never left on an event loop's thread after execute (run it in release too)")
     func callerNotLeftOnLoop() async throws {
         try await RedisServer.withRedisServer { server in
             let client = try server.makeClient { $0.maxConnections = 2 }
